@@ -1,0 +1,25 @@
+"""`trademl demo` runs on the offline sample and writes its report under artifacts/."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_writes_a_data_report(tmp_path):
+    env = {**os.environ, 'TRADEML_HOME': str(tmp_path)}
+    r = subprocess.run([str(Path(sys.executable).parent / 'trademl'), 'demo'], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = tmp_path / 'artifacts' / 'demo' / 'data_report.md'
+    text = report.read_text()
+    assert '^GSPC' in text and '^IXIC' in text and 'Defects: 0' in text
+    js = json.loads((tmp_path / 'artifacts' / 'demo' / 'data_report.json').read_text())
+    assert [s['rows'] for s in js['summary']] == [5031, 5031]
+    assert not list(report.parent.glob('.*.tmp'))        # atomic writes leave no temporary files
+
+
+def test_unknown_command_and_bad_source_fail_cleanly(tmp_path):
+    exe = str(Path(sys.executable).parent / 'trademl')
+    r = subprocess.run([exe, 'data', 'describe', '--source', 'nope'], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and 'unknown data source' in r.stderr
