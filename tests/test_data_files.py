@@ -101,3 +101,14 @@ def test_describe_function_counts_defects_per_symbol(csv_folder):
     summary, defects = describe('files', csv_folder)
     assert dict(zip(summary.symbol, summary.defects)) == {'FINE': 0, 'GOOD': 0, 'NAN': 1}
     assert [d.kind for d in defects] == ['not_finite']
+
+
+def test_yfinance_source_fails_clearly_offline_or_returns_a_valid_panel():
+    pytest.importorskip('yfinance')
+    from trademl.data import validate_panel
+    try:
+        p = load_panel('yfinance', symbols=['SPY'], start='2020-01-02', end='2020-01-31')
+    except DataError as e:
+        assert 'symbol SPY' in str(e)          # offline (CI): one clear error naming the symbol
+    else:
+        validate_panel(p); assert set(p.symbol) == {'SPY'}
