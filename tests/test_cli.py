@@ -8,7 +8,7 @@ from pathlib import Path
 
 def test_demo_writes_a_data_report(tmp_path):
     env = {**os.environ, 'TRADEML_HOME': str(tmp_path)}
-    r = subprocess.run([str(Path(sys.executable).parent / 'trademl'), 'demo'], cwd=tmp_path, env=env,
+    r = subprocess.run([str(Path(sys.executable).parent / 'trademl'), 'demo', '--epochs', '1'], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     report = tmp_path / 'artifacts' / 'demo' / 'data_report.md'
@@ -17,6 +17,13 @@ def test_demo_writes_a_data_report(tmp_path):
     js = json.loads((tmp_path / 'artifacts' / 'demo' / 'data_report.json').read_text())
     assert [s['rows'] for s in js['summary']] == [5031, 5031]
     assert not list(report.parent.glob('.*.tmp'))        # atomic writes leave no temporary files
+    # the demo trains both small models, prints their signals, and ends with the validation table
+    assert (tmp_path / 'artifacts' / 'models' / 'tft-sample' / 'model.safetensors').is_file()
+    assert 'timeformer' in r.stdout and any(s in r.stdout for s in ('LONG', 'SHORT', 'FLAT'))
+    table = (tmp_path / 'artifacts' / 'validation' / 'sample.md').read_text()
+    for method in ['always_long', 'momentum', 'lgbm_classical', 'timeformer', 'tft', 'ensemble', 'ensemble_veto']:
+        assert f'| {method} |' in table
+    assert 'PBO' in r.stdout.splitlines()[-2] or 'PBO' in table
 
 
 def test_unknown_command_and_bad_source_fail_cleanly(tmp_path):

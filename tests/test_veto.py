@@ -96,3 +96,26 @@ def test_seed_ensemble_weights():
     p = pd.DataFrame({'timeformer_ret_5': [0.02], 'tft_ret_5': [-0.01], 'timeformer_prob_5': [0.7], 'tft_prob_5': [0.4]})
     e = combine(p, w, [5])
     assert e.ens_ret_5.iloc[0] == pytest.approx(0.35 * 0.02 + 0.30 * -0.01 + 0.35 * (0.02 - 0.01) / 2)
+
+
+def test_ensemble_with_veto_saves_loads_and_predicts_signal_dicts(ds, tmp_path):
+    from trademl.data import make_synthetic_panel
+    from trademl.ensemble import Ensemble
+    from trademl.veto import fit_deep
+    rows = ds.labelled()
+    oof = oof_predictions(ds, rows[: len(rows) // 2], TINY, tmp_path / 'oof', n_folds=2)
+    X = veto_features(ds, oof.predictions)
+    y = veto_labels(ds, combine(oof.predictions, EnsembleWeights(), ds.horizons)['ens_prob_5'], 5)
+    v = fit_veto(X, y, pd.Series(ds.keys.date.to_numpy()[X.index.to_numpy()], index=X.index), VetoConfig(n_trials=0), 10)
+    models = fit_deep(ds, rows[: len(rows) // 2], TINY, tmp_path / 'models')
+    Ensemble(models, EnsembleWeights(), v, 5).save(tmp_path / 'ens')
+    ens = Ensemble.load(tmp_path / 'ens')
+    panel = make_synthetic_panel(4, 520, seed=3, signal=0.4)
+    sig = ens.predict(panel)
+    assert [s['symbol'] for s in sig] == sorted(panel.symbol.unique()) and all(s['strategy'] == 'ensemble' for s in sig)
+    for s in sig:
+        assert s['signal'] in ('LONG', 'SHORT', 'FLAT') and 0 <= s['strength'] <= 1 and s['horizon'] == '5d'
+        assert s['raw_outputs']['vetoed'] == (s['raw_outputs']['veto_prob'] < v.threshold)
+        if s['raw_outputs']['vetoed']: assert s['signal'] == 'FLAT'
+        w = 0.525 * s['raw_outputs']['timeformer_ret_5'] + 0.475 * s['raw_outputs']['tft_ret_5']
+        assert s['expected_return'] == pytest.approx(w)

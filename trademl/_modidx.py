@@ -501,6 +501,7 @@ d = { 'settings': { 'branch': 'main',
                               'trademl.veto.model_predictions': ('veto.html#model_predictions', 'trademl/veto.py'),
                               'trademl.veto.oof_predictions': ('veto.html#oof_predictions', 'trademl/veto.py'),
                               'trademl.veto.predict_deep': ('veto.html#predict_deep', 'trademl/veto.py'),
+                              'trademl.veto.prediction_columns': ('veto.html#prediction_columns', 'trademl/veto.py'),
                               'trademl.veto.tune_veto': ('veto.html#tune_veto', 'trademl/veto.py'),
                               'trademl.veto.veto_features': ('veto.html#veto_features', 'trademl/veto.py'),
                               'trademl.veto.veto_labels': ('veto.html#veto_labels', 'trademl/veto.py')}}}
