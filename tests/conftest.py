@@ -38,3 +38,13 @@ def csv_folder(tmp_path):
     good_bars().to_csv(folder / 'GOOD.csv', index=False)
     good_bars(base=80.0).to_csv(folder / 'FINE.csv', index=False)
     return folder
+
+
+@pytest.fixture(scope='module')
+def single_thread():
+    "Run a test module's torch work on one thread: tiny CPU models train much faster and more reproducibly."
+    torch = pytest.importorskip('torch')
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -10,13 +10,7 @@ from hypothesis import given, settings, strategies as st
 from trademl.models.tft import TFT, TFTConfig, count_parameters, tft_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny CPU models train much faster (and more reproducibly) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny CPU models: one thread (conftest)
 
 
 def make_inputs(cfg, B=4, seed=0, scale=1.0):

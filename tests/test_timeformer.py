@@ -11,13 +11,7 @@ from trademl.models.timeformer import (CausalTCN, GatedResidualNetwork, Multihea
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single intra-op thread: avoids OpenMP spin-wait blow-ups on small shared CPUs."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny CPU models: one thread (conftest)
 
 
 def _inputs(cfg, B=4, seed=0):
