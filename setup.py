@@ -41,6 +41,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['trademl', 'trademl.*']),
     include_package_data=True,
+    package_data={'trademl': ['prod/*.ipynb']},
     install_requires=_reqs('requirements'),
     extras_require=extras,
     python_requires='>=' + min_python,

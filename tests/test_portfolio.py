@@ -209,3 +209,26 @@ def test_guardrails_validation():
     for kw in (dict(trailing_stop=0), dict(cooldown=0), dict(vix_scale=2), dict(vix_threshold=-1)):
         with pytest.raises(ValueError, match=list(kw)[0]):
             Guardrails(**kw)
+
+
+# ---------------------------------------------------------------- the chain: combiner -> weights -> overlays
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), max_w=st.floats(0.05, 1.0), gross=st.floats(0.2, 2.0), veto_p=st.floats(0.0, 0.5))
+def test_strategy_chain_never_trades_a_vetoed_signal_and_keeps_its_caps(seed, max_w, gross, veto_p):
+    """Through combine_panel, weights_panel, vol targeting (which scales up) and guardrails: any vetoed signal for a
+    (date, symbol) means no target there; |w| <= max_weight and gross <= gross_cap on every date."""
+    from trademl.data import make_synthetic_panel
+    from trademl.strategy import StrategyConfig, run_strategy
+    p = make_synthetic_panel(5, 120, seed=seed % 50)
+    dates = pd.DatetimeIndex(sorted(p.date.unique())); syms = sorted(p.symbol.unique())
+    rng = np.random.default_rng(seed)
+    idx = pd.MultiIndex.from_product([dates, syms], names=['date', 'symbol'])
+    frames = {k: pd.DataFrame({'direction': rng.choice([-1.0, 0.0, 1.0], len(idx)), 'strength': rng.uniform(0, 1, len(idx)),
+                               'expected_return': 0.0, 'vetoed': rng.uniform(size=len(idx)) < veto_p}, index=idx) for k in ('a', 'b')}
+    cfg = StrategyConfig.from_dict({'portfolio': {'max_weight': max_w, 'gross_cap': gross, 'z_scale': 0.5, 'combiner_window': 10},
+                                    'combiner': 'equal'})
+    run = run_strategy(frames, p, cfg)
+    t = run.targets
+    vetoed = (frames['a']['vetoed'] | frames['b']['vetoed']).unstack('symbol').reindex(index=t.index, columns=t.columns, fill_value=False)
+    assert (t[vetoed].fillna(0) == 0).all().all()
+    assert (t.abs() <= max_w + 1e-12).all().all() and (t.abs().sum(axis=1) <= gross + 1e-9).all()

@@ -1,0 +1,126 @@
+"""Issue 6 end to end: signal histories equal `predict`, the daily report under papermill (HTML, errors, causality),
+the `backtest` and `report` commands, and the packaged production notebooks."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip('torch')
+pytest.importorskip('papermill')
+from conftest import ROOT
+from trademl.data import load_panel
+from trademl.dataset import build_dataset
+from trademl.features import assert_causal
+from trademl.inference import predict
+from trademl.report import ReportConfig, daily_report
+from trademl.strategy import StrategyConfig, signal_history
+from trademl.train import train_model
+
+EXE = str(Path(sys.executable).parent / 'trademl')
+CFG = ReportConfig(lookback=150, strategy=StrategyConfig.from_dict({'portfolio': {'max_weight': 0.5, 'z_scale': 0.5}}))
+
+
+@pytest.fixture(scope='module')
+def sample_model(tmp_path_factory, single_thread):
+    "A tiny TimeFormer trained on the sample (60-bar windows), and the sample panel."
+    d = tmp_path_factory.mktemp('model')
+    panel = load_panel('sample')
+    ds = build_dataset(panel, 'local', name='sample', root=d, window=60, pretrain_epochs=1, pretrain_windows=2000)
+    res = train_model(ds, 'timeformer', 'small', epochs=2, out_dir=d / 'timeformer', mlflow=False, progress=False, max_train_samples=3000)
+    cfg_path = d / 'report.yaml'
+    cfg_path.write_text(CFG.to_yaml())
+    return {'path': d / 'timeformer', 'tm': res.trained, 'panel': panel, 'config': cfg_path}
+
+
+def run_cli(*args, cwd, timeout=300):
+    env = {**os.environ, 'TRADEML_HOME': str(cwd)}
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
+def test_signal_history_equals_predict_date_by_date(sample_model):
+    tm, panel = sample_model['tm'], sample_model['panel']
+    dates = pd.DatetimeIndex(sorted(panel.date.unique()))[-30:]
+    hist = signal_history(tm, panel, start=dates[0], end=dates[-1])
+    assert set(hist.index.get_level_values('date')) == set(dates)
+    for d in dates[::7]:
+        pred = predict(tm, panel, asof=d)
+        for s in pred.signals:
+            row = hist.loc[(d, s['symbol'])]
+            assert row['direction'] == {'LONG': 1.0, 'SHORT': -1.0, 'FLAT': 0.0}[s['signal']], (d, s)
+            assert row['strength'] == pytest.approx(s['strength'], abs=1e-6)
+            assert row['expected_return'] == pytest.approx(s['expected_return'], abs=1e-7)   # float32, batched differently
+
+
+def test_report_weights_do_not_change_when_later_data_is_appended(sample_model):
+    """The whole chain (signals, combiner, vol targeting, guardrails) replayed over the full history: the book decided
+    up to a cut is the same when the data after it is removed or altered. A low vol target makes the vol forecast bind
+    (planting a one-day look-ahead in `vol_forecast` makes this test fail)."""
+    panel, last_asof = sample_model['panel'], pd.Timestamp('2016-06-30')
+    cfg = ReportConfig(lookback=100_000, strategy=StrategyConfig.from_dict({'portfolio': {'max_weight': 0.5, 'z_scale': 0.5, 'target_vol_annual': 0.02}}))
+
+    def targets(p):
+        rep = daily_report(asof=min(p.date.max(), last_asof), model=str(sample_model['path']), config=cfg, panel=p)
+        t = rep.run.targets.stack().rename('weight').to_frame()
+        t.index.names = ['date', 'symbol']
+        return t.swaplevel().sort_index()
+
+    assert_causal(targets, panel, cuts=['2012-03-30', '2015-09-30'])
+    a = daily_report(asof='2016-06-30', model=str(sample_model['path']), config=CFG, panel=panel)
+    b = daily_report(asof='2016-06-30', model=str(sample_model['path']), config=CFG, panel=panel[panel.date <= '2016-06-30'])
+    pd.testing.assert_frame_equal(a.targets, b.targets)     # appending later data leaves the report's targets unchanged
+    assert a.versions['data']['last'] == '2016-06-30'
+
+
+def test_daily_report_runs_under_papermill_and_writes_html(sample_model, tmp_path):
+    r = run_cli('report', '--asof', '2018-12-28', '--model', sample_model['path'], '--config', sample_model['config'], '--out', tmp_path / 'rep',
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:] + r.stdout[-2000:]
+    html = (tmp_path / 'rep' / 'report_2018-12-28.html').read_text()
+    for part in ('Target weights', 'Risk checks', 'Model health', 'Versions', 'plotly'):
+        assert part in html, part
+    js = json.loads((tmp_path / 'rep' / 'report_2018-12-28.json').read_text())
+    assert js['asof'] == '2018-12-28' and js['versions']['data']['last'] == '2018-12-28'
+    assert js['versions']['models'][0]['weights_sha256'] and set(js['targets']) == {'^GSPC', '^IXIC'}
+    assert {c['check'] for c in js['checks']} >= {'gross exposure', 'turnover today', 'VIX guardrail', 'trailing stop'}
+    assert 'injected-parameters' in (tmp_path / 'rep' / 'daily_report_2018-12-28.ipynb').read_text()
+    assert '2018-12-28: status' in r.stdout
+
+
+def test_report_fails_with_one_readable_line(sample_model, tmp_path):
+    r = run_cli('report', '--asof', '2019-03-01', '--model', sample_model['path'], '--out', tmp_path / 'rep', cwd=tmp_path)
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert 'as-of date 2019-03-01 is after the last date in the data (2018-12-31' in lines[0] and 'Traceback' not in r.stderr
+    r = run_cli('report', '--model', tmp_path / 'nope', '--out', tmp_path / 'rep', cwd=tmp_path)
+    assert r.returncode == 1 and 'is not a trained model or ensemble' in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_report_names_a_stale_symbol(sample_model):
+    p = sample_model['panel']
+    p = p[~((p.symbol == '^IXIC') & (p.date == '2018-12-28'))]
+    with pytest.raises(Exception, match=r"no bar on the as-of date 2018-12-28 for symbol\(s\): \^IXIC \(last bar 2018-12-27\)"):
+        daily_report(asof='2018-12-28', model=str(sample_model['path']), config=CFG, panel=p)
+
+
+def test_backtest_command_is_out_of_sample_by_default(sample_model, tmp_path):
+    r = run_cli('backtest', '--model', sample_model['path'], '--config', sample_model['config'], '--out', tmp_path / 'bt', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((tmp_path / 'bt' / 'backtest.json').read_text())
+    info = json.loads((sample_model['path'] / 'model_info.json').read_text())
+    assert pd.Timestamp(meta['start']) > pd.Timestamp(info['train_range'][1])
+    assert set(meta['stats']) >= {'sharpe', 'sortino', 'cagr', 'max_drawdown', 'calmar', 'hit_rate', 'profit_factor', 'turnover'}
+    assert (tmp_path / 'bt' / 'tearsheet.html').stat().st_size > 10_000 and (tmp_path / 'bt' / 'figures.html').is_file()
+    daily = pd.read_csv(tmp_path / 'bt' / 'daily.csv', index_col=0, parse_dates=True)
+    np.testing.assert_allclose(daily['equity'].iloc[-1], np.prod(1 + daily['returns']), rtol=1e-10)
+    costs = daily.filter(like='cost_').sum(axis=1)
+    np.testing.assert_allclose(daily['returns'], daily['gross_returns'] - costs, atol=1e-14)
+
+
+def test_packaged_prod_notebooks_match_the_repository():
+    for nb in (ROOT / 'nbs' / 'prod').glob('*.ipynb'):
+        assert (ROOT / 'trademl' / 'prod' / nb.name).read_bytes() == nb.read_bytes(), f'copy {nb} to trademl/prod/'
