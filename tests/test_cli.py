@@ -23,7 +23,15 @@ def test_demo_writes_a_data_report(tmp_path):
     table = (tmp_path / 'artifacts' / 'validation' / 'sample.md').read_text()
     for method in ['always_long', 'momentum', 'lgbm_classical', 'timeformer', 'tft', 'ensemble', 'ensemble_veto']:
         assert f'| {method} |' in table
-    assert 'PBO' in r.stdout.splitlines()[-2] or 'PBO' in table
+    assert 'PBO' in table
+    # ... then a backtest after costs from the end of the training data, and the daily report of the last sample date
+    bt = json.loads((tmp_path / 'artifacts' / 'demo' / 'backtest' / 'backtest.json').read_text())
+    assert bt['end'] == '2018-12-31' and bt['start'] >= bt['out_of_sample_from'] and 'sharpe' in bt['stats']
+    assert (tmp_path / 'artifacts' / 'demo' / 'backtest' / 'tearsheet.html').is_file()
+    rep = json.loads((tmp_path / 'artifacts' / 'demo' / 'reports' / 'report_2018-12-31.json').read_text())
+    assert rep['asof'] == '2018-12-31' and set(rep['targets']) == {'^GSPC', '^IXIC'}
+    assert (tmp_path / 'artifacts' / 'demo' / 'reports' / 'report_2018-12-31.html').stat().st_size > 100_000
+    assert '2018-12-31: status' in r.stdout and 'demo finished' in r.stdout.splitlines()[-1]
 
 
 def test_unknown_command_and_bad_source_fail_cleanly(tmp_path):

@@ -124,3 +124,21 @@ def test_backtest_command_is_out_of_sample_by_default(sample_model, tmp_path):
 def test_packaged_prod_notebooks_match_the_repository():
     for nb in (ROOT / 'nbs' / 'prod').glob('*.ipynb'):
         assert (ROOT / 'trademl' / 'prod' / nb.name).read_bytes() == nb.read_bytes(), f'copy {nb} to trademl/prod/'
+
+
+def test_report_runs_the_registered_champion(sample_model, tmp_path, monkeypatch):
+    from trademl import governance as g
+    monkeypatch.setenv('TRADEML_HOME', str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    uri = f'sqlite:///{tmp_path}/mlflow.db'
+    with pytest.raises(Exception, match="unknown registered model 'sample-strategy'"):
+        daily_report(asof='2018-12-28', registry='sample-strategy', tracking_uri=uri, config=CFG)
+    v = g.register_model(str(sample_model['path']), 'sample-strategy', {'sharpe': 1.2, 'max_drawdown': 0.1, 'dsr': 0.9, 'pbo': 0.01}, tracking_uri=uri)
+    with pytest.raises(Exception, match='has no champion yet'):
+        daily_report(asof='2018-12-28', registry='sample-strategy', tracking_uri=uri, config=CFG)
+    assert g.promote_if_better('sample-strategy', v, tracking_uri=uri).promoted
+    rep = daily_report(asof='2018-12-28', registry='sample-strategy', tracking_uri=uri, config=CFG)
+    m = rep.versions['models'][0]
+    assert m['registry']['version'] == v and m['weights_sha256'] == json.loads((sample_model['path'] / 'model_info.json').read_text())['weights_sha256'][:16]
+    direct = daily_report(asof='2018-12-28', model=str(sample_model['path']), config=CFG)
+    pd.testing.assert_series_equal(rep.targets['target'], direct.targets['target'])
