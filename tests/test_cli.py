@@ -32,6 +32,11 @@ def test_demo_writes_a_data_report(tmp_path):
     assert rep['asof'] == '2018-12-31' and set(rep['targets']) == {'^GSPC', '^IXIC'}
     assert (tmp_path / 'artifacts' / 'demo' / 'reports' / 'report_2018-12-31.html').stat().st_size > 100_000
     assert '2018-12-31: status' in r.stdout and 'demo finished' in r.stdout.splitlines()[-1]
+    # ... and a simulated paper rebalance at that date, recorded in the blotter
+    assert (tmp_path / 'artifacts' / 'demo' / 'paper' / 'sim.db').is_file() and 'simulated paper rebalance' in r.stdout
+    st = subprocess.run([str(Path(sys.executable).parent / 'trademl'), 'paper', 'status', '--dir', str(tmp_path / 'artifacts' / 'demo' / 'paper')],
+                        cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert st.returncode == 0 and '2018-12-31 done' in st.stdout, st.stdout + st.stderr
 
 
 def test_unknown_command_and_bad_source_fail_cleanly(tmp_path):

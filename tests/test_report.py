@@ -1,5 +1,7 @@
-"""Issue 6 end to end: signal histories equal `predict`, the daily report under papermill (HTML, errors, causality),
-the `backtest` and `report` commands, and the packaged production notebooks."""
+"""Issues 6 and 7 end to end on a small model trained on the sample: signal histories equal `predict`; the daily report
+under papermill (HTML, errors, causality); the `backtest` and `report` commands; the packaged production notebooks;
+`trademl paper` with the simulated broker and against the local fake of Alpaca, with sentinel keys that must never
+appear in any output, file or blotter row."""
 import json
 import os
 import subprocess
@@ -142,3 +144,53 @@ def test_report_runs_the_registered_champion(sample_model, tmp_path, monkeypatch
     assert m['registry']['version'] == v and m['weights_sha256'] == json.loads((sample_model['path'] / 'model_info.json').read_text())['weights_sha256'][:16]
     direct = daily_report(asof='2018-12-28', model=str(sample_model['path']), config=CFG)
     pd.testing.assert_series_equal(rep.targets['target'], direct.targets['target'])
+
+
+PAPER_YAML = 'report:\n  lookback: 150\n  strategy:\n    portfolio: {max_weight: 0.5, z_scale: 0.5}\n    combiner: equal\n'
+
+
+def test_paper_rebalance_command_is_idempotent(sample_model, tmp_path):
+    (tmp_path / 'paper.yaml').write_text(PAPER_YAML)
+    model = run_cli('paper', 'rebalance', '--model', sample_model['path'], '--config', tmp_path / 'paper.yaml', '--dir', tmp_path / 'm',
+                    '--asof', '2016-03-01', cwd=tmp_path)
+    assert model.returncode == 0 and 'run ' in model.stdout, model.stderr[-2000:]          # the model's targets, via the daily report
+    (tmp_path / 'w.csv').write_text('symbol,weight\n^GSPC,0.5\n^IXIC,-0.3\n')
+    args = ('paper', 'rebalance', '--targets', tmp_path / 'w.csv', '--dir', tmp_path / 'p')
+    first = run_cli(*args, '--asof', '2016-03-01', cwd=tmp_path)
+    assert first.returncode == 0 and 'submitted 2' in first.stdout, first.stdout + first.stderr[-2000:]
+    again = run_cli(*args, '--asof', '2016-03-01', cwd=tmp_path)
+    assert again.returncode == 0 and 'submitted 0, reconciled 2' in again.stdout, again.stdout
+    nxt = run_cli(*args, '--asof', '2016-03-02', cwd=tmp_path)
+    assert nxt.returncode == 0 and '2 earlier order(s) filled at the open' in nxt.stdout and '^IXIC -' in nxt.stdout, nxt.stdout
+    st = run_cli('paper', 'status', '--dir', tmp_path / 'p', cwd=tmp_path)
+    assert st.returncode == 0 and 'last runs:' in st.stdout and 'reconcile:' in st.stdout
+    back = run_cli(*args, '--asof', '2016-02-26', cwd=tmp_path)       # the simulated broker cannot go back in time
+    assert back.returncode == 1 and len(back.stderr.strip().splitlines()) == 1 and 'already at 2016-03-02' in back.stderr
+    (tmp_path / 'bad.csv').write_text('symbol,weight\n^GSPC,lots\n')
+    bad = run_cli('paper', 'rebalance', '--targets', tmp_path / 'bad.csv', '--dir', tmp_path / 'p', cwd=tmp_path)
+    assert bad.returncode == 1 and "weight of ['^GSPC'] is not a number" in bad.stderr
+
+
+def test_paper_trading_against_fake_alpaca_never_shows_the_keys(sample_model, tmp_path):
+    from trademl.fake_alpaca import FakeAlpaca
+    key, secret = 'SENTINEL-KEY-7Q2', 'SENTINEL-SECRET-9Z4'
+    (tmp_path / 'paper.yaml').write_text(PAPER_YAML)
+    panel = sample_model['panel']
+    closes = panel[panel.date == '2016-03-01'].set_index('symbol')['close'].to_dict()
+    env = {**os.environ, 'TRADEML_HOME': str(tmp_path), 'APCA_API_KEY_ID': key, 'APCA_API_SECRET_KEY': secret}
+    outputs = []
+    with FakeAlpaca(key, secret, prices=closes) as fake:
+        run = lambda *a: subprocess.run([EXE, *map(str, a)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        (tmp_path / 'w.csv').write_text('symbol,weight\n^GSPC,0.5\n^IXIC,0.3\n')
+        base = ('paper', 'rebalance', '--asof', '2016-03-01', '--broker', 'alpaca', '--alpaca-url', fake.url, '--targets', tmp_path / 'w.csv',
+                '--dir', tmp_path / 'p')
+        outputs += [run(*base), run(*base), run('paper', 'status', '--broker', 'alpaca', '--alpaca-url', fake.url, '--dir', tmp_path / 'p')]
+        bad = {**env, 'APCA_API_SECRET_KEY': secret + 'x'}                  # a wrong secret: the fake answers 401
+        outputs.append(subprocess.run([EXE, *map(str, base)], capture_output=True, text=True, env=bad, cwd=tmp_path, timeout=300))
+        recorded = repr(fake.requests)
+    assert [o.returncode for o in outputs] == [0, 0, 0, 1], [o.stderr[-500:] for o in outputs]
+    assert 'submitted 2' in outputs[0].stdout and 'submitted 0' in outputs[1].stdout and '401' in outputs[3].stderr
+    texts = [o.stdout + o.stderr for o in outputs] + [recorded]
+    texts += [p.read_bytes().decode('latin-1') for p in tmp_path.rglob('*') if p.is_file()]   # blotter.db, logs, configs, reports
+    for t in texts:
+        assert key not in t and secret not in t
