@@ -58,6 +58,20 @@ def test_signal_history_equals_predict_date_by_date(sample_model):
             assert row['expected_return'] == pytest.approx(s['expected_return'], abs=1e-7)   # float32, batched differently
 
 
+def test_signal_history_of_an_ensemble_equals_its_predict(sample_model):
+    from trademl.ensemble import Ensemble, EnsembleWeights
+    tm, panel = sample_model['tm'], sample_model['panel']
+    ens = Ensemble({'timeformer': tm}, EnsembleWeights(1.0, 0.0), horizon=3)
+    dates = pd.DatetimeIndex(sorted(panel.date.unique()))[-20:]
+    hist = signal_history(ens, panel, start=dates[0], end=dates[-1], min_edge=0.0)
+    assert hist.attrs['strategy'] == 'ensemble' and hist.attrs['horizon'] == 3
+    for d in dates[::6]:
+        for s in ens.predict(panel, asof=d, min_edge=0.0):
+            row = hist.loc[(d, s['symbol'])]
+            assert row['direction'] == {'LONG': 1.0, 'SHORT': -1.0, 'FLAT': 0.0}[s['signal']] and not row['vetoed']
+            assert row['strength'] == pytest.approx(s['strength'], abs=1e-6)
+
+
 def test_report_weights_do_not_change_when_later_data_is_appended(sample_model):
     """The whole chain (signals, combiner, vol targeting, guardrails) replayed over the full history: the book decided
     up to a cut is the same when the data after it is removed or altered. A low vol target makes the vol forecast bind
