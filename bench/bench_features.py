@@ -2,19 +2,24 @@
 
 Run: python bench/bench_features.py [--symbols 100] [--days 5000] [--slice 5]
 """
+
 import argparse
 
 import pandas as pd
-
 from common import best_of, random_walk_panel
 from seed_smc_loops import seed_loops_one_symbol
+
 from trademl.data import panel_arrays
 from trademl.features import build_features
 from trademl.smc import smc_features, smc_features_loop
 from trademl.ta import compute_ta_features
 
-ap = argparse.ArgumentParser(); ap.add_argument('--symbols', type=int, default=100); ap.add_argument('--days', type=int, default=5000)
-ap.add_argument('--slice', type=int, default=5, help='symbols on which the slow loops are timed, then scaled up')
+ap = argparse.ArgumentParser()
+ap.add_argument('--symbols', type=int, default=100)
+ap.add_argument('--days', type=int, default=5000)
+ap.add_argument(
+    '--slice', type=int, default=5, help='symbols on which the slow loops are timed, then scaled up'
+)
 a = ap.parse_args()
 panel = random_walk_panel(a.symbols, a.days)
 pa = panel_arrays(panel)
@@ -25,9 +30,21 @@ print(f'panel {a.symbols} x {a.days} = {len(panel):,} rows')
 print(f'TA + MTF (17 columns):            {t_ta:6.3f} s')
 print(f'SMC (12 columns), vectorised:     {t_smc:6.3f} s')
 print(f'build_features (29, incl. validation and frame): {t_all:6.3f} s   (target <= 5 s)')
-sl = {k: v[:, :a.slice] for k, v in pa.values.items()}
+sl = {k: v[:, : a.slice] for k, v in pa.values.items()}
 t_loop, _ = best_of(lambda: smc_features_loop(sl), 1)
-t_seed, _ = best_of(lambda: [seed_loops_one_symbol(pd.DataFrame({k: sl[k][:, j] for k in ['open', 'high', 'low', 'close']})) for j in range(a.slice)], 1)
+t_seed, _ = best_of(
+    lambda: [
+        seed_loops_one_symbol(
+            pd.DataFrame({k: sl[k][:, j] for k in ['open', 'high', 'low', 'close']})
+        )
+        for j in range(a.slice)
+    ],
+    1,
+)
 scale = a.symbols / a.slice
-print(f'SMC loop reference (same definitions): {t_loop * scale:7.1f} s  (timed on {a.slice} symbols x {scale:.0f})  -> vectorised is {t_loop * scale / t_smc:5.0f}x faster')
-print(f"seed 002's pandas .iloc loops:        {t_seed * scale:7.1f} s  (timed on {a.slice} symbols x {scale:.0f})  -> vectorised is {t_seed * scale / t_smc:5.0f}x faster (target >= 100x)")
+print(
+    f'SMC loop reference (same definitions): {t_loop * scale:7.1f} s  (timed on {a.slice} symbols x {scale:.0f})  -> vectorised is {t_loop * scale / t_smc:5.0f}x faster'
+)
+print(
+    f"seed 002's pandas .iloc loops:        {t_seed * scale:7.1f} s  (timed on {a.slice} symbols x {scale:.0f})  -> vectorised is {t_seed * scale / t_smc:5.0f}x faster (target >= 100x)"
+)

@@ -1,4 +1,5 @@
 """Helpers shared by the benchmarks: timing and a seeded random-walk panel."""
+
 import time
 
 import numpy as np
@@ -9,14 +10,18 @@ def best_of(fn, repeats=3):
     "Best wall-clock seconds of `repeats` calls of `fn` (and its last result)."
     best, out = float('inf'), None
     for _ in range(repeats):
-        t = time.perf_counter(); out = fn(); best = min(best, time.perf_counter() - t)
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
     return best, out
 
 
 def random_walk_panel(n_symbols=100, n_days=5000, seed=0):
     "A valid long panel of seeded random walks with occasional 5 % jumps (so order blocks and gaps occur)."
     rng = np.random.default_rng(seed)
-    r = rng.normal(0, 0.01, (n_days, n_symbols)) + rng.choice([0.0, 0.05, -0.05], (n_days, n_symbols), p=[.9, .05, .05])
+    r = rng.normal(0, 0.01, (n_days, n_symbols)) + rng.choice(
+        [0.0, 0.05, -0.05], (n_days, n_symbols), p=[0.9, 0.05, 0.05]
+    )
     c = 100 * np.exp(np.cumsum(r, 0))
     o = np.vstack([c[:1], c[:-1]]) * np.exp(rng.normal(0, 0.005, r.shape))
     h = np.maximum(o, c) * np.exp(np.abs(rng.normal(0, 0.005, r.shape)))
@@ -24,5 +29,14 @@ def random_walk_panel(n_symbols=100, n_days=5000, seed=0):
     v = np.round(rng.lognormal(13, 0.5, r.shape))
     dates = pd.bdate_range('2000-01-03', periods=n_days)
     syms = np.array([f'S{i:03d}' for i in range(n_symbols)])
-    return pd.DataFrame({'date': np.tile(dates, n_symbols), 'symbol': np.repeat(syms, n_days),
-                         'open': o.T.ravel(), 'high': h.T.ravel(), 'low': l.T.ravel(), 'close': c.T.ravel(), 'volume': v.T.ravel()})
+    return pd.DataFrame(
+        {
+            'date': np.tile(dates, n_symbols),
+            'symbol': np.repeat(syms, n_days),
+            'open': o.T.ravel(),
+            'high': h.T.ravel(),
+            'low': l.T.ravel(),
+            'close': c.T.ravel(),
+            'volume': v.T.ravel(),
+        }
+    )

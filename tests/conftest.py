@@ -1,4 +1,5 @@
 """Shared fixtures for trademl's integration tests."""
+
 import os
 from pathlib import Path
 
@@ -18,7 +19,9 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 def etf_panel_path():
     "Path of the real ETF panel in ../shared/data; the test is skipped when it is absent."
     if not ETF_PANEL.is_file():
-        pytest.skip(f'real ETF panel not found at {ETF_PANEL} (../shared/data is not beside this checkout)')
+        pytest.skip(
+            f'real ETF panel not found at {ETF_PANEL} (../shared/data is not beside this checkout)'
+        )
     return ETF_PANEL
 
 
@@ -26,8 +29,16 @@ def good_bars(n=6, start='2021-03-01', base=50.0):
     "A small valid OHLCV frame (no symbol column), as one CSV file would hold it."
     d = pd.bdate_range(start, periods=n)
     c = base + np.arange(n, dtype=float)
-    return pd.DataFrame({'date': d.strftime('%Y-%m-%d'), 'open': c, 'high': c + 1, 'low': c - 1,
-                         'close': c + 0.5, 'volume': 1000.0 * (1 + np.arange(n))})
+    return pd.DataFrame(
+        {
+            'date': d.strftime('%Y-%m-%d'),
+            'open': c,
+            'high': c + 1,
+            'low': c - 1,
+            'close': c + 0.5,
+            'volume': 1000.0 * (1 + np.arange(n)),
+        }
+    )
 
 
 @pytest.fixture

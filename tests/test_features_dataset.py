@@ -1,5 +1,6 @@
 """Issue 3 end to end: causality of every part that feeds a model, no NaN after warm-up on real
 data, and clear errors for inputs that do not fit."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +29,7 @@ def test_labels_are_causal_by_availability_date_and_not_by_their_own_date(ragged
     for h in (3, 5, 10):
         assert_causal(lambda p: label_availability(p, h), ragged_panel)
     from trademl.labels import forward_returns
+
     with pytest.raises(AssertionError, match='look-ahead'):
         assert_causal(lambda p: forward_returns(p, (3,)), ragged_panel)
 
@@ -38,6 +40,7 @@ def test_harness_names_first_column_and_date_of_a_leak(ragged_panel):
         c = p.set_index(['symbol', 'date'])['close']
         f['peek'] = c.groupby(level='symbol').shift(-1).reindex(f.index) / c.reindex(f.index)
         return f
+
     with pytest.raises(AssertionError) as e:
         assert_causal(leaky, ragged_panel, cuts=[ragged_panel.date.sort_values().iloc[900]])
     cut = ragged_panel.date.sort_values().iloc[900]
@@ -49,6 +52,7 @@ def saved_embedder(tmp_path_factory, ragged_panel):
     "A local embedder pretrained once, so dataset builds under the harness share fixed weights."
     from trademl.dataset import window_view
     from trademl.kronos import pretrain_local_embedder
+
     prices = ragged_panel[['open', 'high', 'low', 'close', 'volume']].to_numpy()[:300]
     emb = pretrain_local_embedder(window_view(prices, 60)[::3], epochs=1, seed=0)
     return emb.save(tmp_path_factory.mktemp('emb'))
@@ -56,11 +60,21 @@ def saved_embedder(tmp_path_factory, ragged_panel):
 
 def dataset_inputs(panel, root, embedder_path):
     "What a model sees from a dataset built on `panel`: context and embedding per (symbol, date)."
-    ds = build_dataset(panel, 'local', name='h', root=root, window=60, embedder_path=str(embedder_path), cache=False)
+    ds = build_dataset(
+        panel,
+        'local',
+        name='h',
+        root=root,
+        window=60,
+        embedder_path=str(embedder_path),
+        cache=False,
+    )
     idx = pd.MultiIndex.from_frame(ds.keys[['symbol', 'date']])
     ctx = pd.DataFrame(np.asarray(ds.context), index=idx, columns=FEATURE_NAMES)
     emb = pd.DataFrame(np.asarray(ds.embeddings)[:, :32], index=idx).add_prefix('emb_')
-    last = pd.DataFrame(ds.raw_windows(np.arange(len(ds)))[:, -1, :], index=idx, columns=list('ohlcv'))
+    last = pd.DataFrame(
+        ds.raw_windows(np.arange(len(ds)))[:, -1, :], index=idx, columns=list('ohlcv')
+    )
     return pd.concat([ctx, emb, last], axis=1)
 
 
@@ -71,22 +85,59 @@ def test_dataset_builder_is_causal(ragged_panel, saved_embedder, tmp_path):
 def test_chronos_backend_is_causal_on_a_tiny_model(ragged_panel, tmp_path):
     torch = pytest.importorskip('torch')
     from transformers import T5Config, T5ForConditionalGeneration
-    cfg = T5Config(vocab_size=4096, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=4,
-                   feed_forward_proj='relu', is_encoder_decoder=True, pad_token_id=0, eos_token_id=1,
-                   decoder_start_token_id=0, architectures=['T5ForConditionalGeneration'])
-    cfg.chronos_config = dict(tokenizer_class='MeanScaleUniformBins', tokenizer_kwargs={'low_limit': -15.0, 'high_limit': 15.0},
-                              n_tokens=4096, n_special_tokens=2, pad_token_id=0, eos_token_id=1, use_eos_token=True,
-                              model_type='seq2seq', context_length=512, prediction_length=64, num_samples=20,
-                              temperature=1.0, top_k=50, top_p=1.0)
+
+    cfg = T5Config(
+        vocab_size=4096,
+        d_model=16,
+        d_kv=4,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=4,
+        feed_forward_proj='relu',
+        is_encoder_decoder=True,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        architectures=['T5ForConditionalGeneration'],
+    )
+    cfg.chronos_config = {
+        'tokenizer_class': 'MeanScaleUniformBins',
+        'tokenizer_kwargs': {'low_limit': -15.0, 'high_limit': 15.0},
+        'n_tokens': 4096,
+        'n_special_tokens': 2,
+        'pad_token_id': 0,
+        'eos_token_id': 1,
+        'use_eos_token': True,
+        'model_type': 'seq2seq',
+        'context_length': 512,
+        'prediction_length': 64,
+        'num_samples': 20,
+        'temperature': 1.0,
+        'top_k': 50,
+        'top_p': 1.0,
+    }
     cfg.chronos_pipeline_class = 'ChronosPipeline'
-    torch.manual_seed(0); T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / 'tiny')
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / 'tiny')
     small = ragged_panel[ragged_panel.symbol == 'SYN000'].iloc[:420].reset_index(drop=True)
 
     def chronos_inputs(p):
-        ds = build_dataset(p, 'chronos', name='c', root=tmp_path, window=60, embedder_path=str(tmp_path / 'tiny'), cache=False)
+        ds = build_dataset(
+            p,
+            'chronos',
+            name='c',
+            root=tmp_path,
+            window=60,
+            embedder_path=str(tmp_path / 'tiny'),
+            cache=False,
+        )
         idx = pd.MultiIndex.from_frame(ds.keys[['symbol', 'date']])
         return pd.DataFrame(np.asarray(ds.embeddings), index=idx)
-    assert_causal(chronos_inputs, small, n_cuts=2, rtol=1e-5, atol=1e-6)   # batch composition changes float rounding
+
+    assert_causal(
+        chronos_inputs, small, n_cuts=2, rtol=1e-5, atol=1e-6
+    )  # batch composition changes float rounding
 
 
 def test_sample_has_no_nan_after_warmup():
@@ -101,15 +152,18 @@ def test_etf_panel_has_no_nan_after_warmup(etf_panel_path):
     assert list(f.columns) == FEATURE_NAMES
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(window=5000), 'window=5000'),
-    (dict(window=5), 'window must be >= 10'),
-    (dict(horizons=[3, 900]), 'horizon 900 does not fit'),
-    (dict(horizons=[0]), 'horizons must be positive'),
-    (dict(embedder='kronos-xl'), "embedder must be 'local' or 'chronos'"),
-    (dict(pretrain_end='1990-01-01'), 'pretrain_end=1990-01-01'),
-    (dict(windw=60), "unknown configuration key 'windw'"),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        ({'window': 5000}, 'window=5000'),
+        ({'window': 5}, 'window must be >= 10'),
+        ({'horizons': [3, 900]}, 'horizon 900 does not fit'),
+        ({'horizons': [0]}, 'horizons must be positive'),
+        ({'embedder': 'kronos-xl'}, "embedder must be 'local' or 'chronos'"),
+        ({'pretrain_end': '1990-01-01'}, 'pretrain_end=1990-01-01'),
+        ({'windw': 60}, "unknown configuration key 'windw'"),
+    ],
+)
 def test_bad_dataset_parameters_name_the_parameter(kwargs, match, tmp_path):
     panel = make_synthetic_panel(2, 800, seed=1)
     emb = kwargs.pop('embedder', 'local')
@@ -128,23 +182,39 @@ def test_invalid_panel_is_refused_before_anything_is_built(tmp_path):
 
 def test_chronos_without_weights_fails_fast_with_the_fix(tmp_path):
     from trademl.kronos import EmbedderUnavailableError
+
     with pytest.raises(EmbedderUnavailableError, match='huggingface-cli download'):
-        build_dataset(make_synthetic_panel(1, 400), 'chronos', name='x', root=tmp_path, embedder_path='amazon/chronos-t5-small')
+        build_dataset(
+            make_synthetic_panel(1, 400),
+            'chronos',
+            name='x',
+            root=tmp_path,
+            embedder_path='amazon/chronos-t5-small',
+        )
 
 
 def test_dataset_round_trip_and_torch_batches(tmp_path):
     torch = pytest.importorskip('torch')
     from trademl.dataset import Scaler, collate_batch, window_dataset
+
     panel = make_synthetic_panel(3, 600, seed=4)
     ds = build_dataset(panel, 'local', name='rt', root=tmp_path, window=60, pretrain_epochs=1)
     again = load_dataset(tmp_path / 'rt')
     assert again.manifest == ds.manifest and len(again) == len(ds) == ds.manifest['n_samples']
-    assert ds.manifest['feature_names'] == FEATURE_NAMES and ds.manifest['label_names'][:3] == ['ret_3', 'ret_5', 'ret_10']
+    assert ds.manifest['feature_names'] == FEATURE_NAMES and ds.manifest['label_names'][:3] == [
+        'ret_3',
+        'ret_5',
+        'ret_10',
+    ]
     lab = ds.labelled()
-    train, test = lab[:len(lab) // 2], lab[len(lab) // 2:]
+    train, test = lab[: len(lab) // 2], lab[len(lab) // 2 :]
     wd = window_dataset(ds, test, Scaler.fit(ds.context, train), Scaler.fit(ds.embeddings, train))
     b = next(iter(torch.utils.data.DataLoader(wd, batch_size=32, collate_fn=collate_batch)))
-    assert b['price'].shape == (32, 60, 5) and b['kronos'].shape == (32, 512) and b['context'].shape == (32, 29)
+    assert (
+        b['price'].shape == (32, 60, 5)
+        and b['kronos'].shape == (32, 512)
+        and b['context'].shape == (32, 29)
+    )
     assert torch.isfinite(b['price']).all() and not torch.isnan(b['ret']).any()
     # the window of a sample ends at its own bar: the normalised last close is 0
     assert torch.all(b['price'][:, -1, 3] == 0)

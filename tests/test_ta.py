@@ -1,4 +1,5 @@
 """Tests for ta_features: TA-Lib oracle, causality, warm-up/finiteness, MTF."""
+
 import numpy as np
 import pytest
 import talib
@@ -9,10 +10,10 @@ RTOL, ATOL = 1e-8, 1e-12
 LENGTHS = (700, 523, 301, 120, 40, 12)
 
 
-def business_days(n, start="2001-01-01"):
+def business_days(n, start='2001-01-01'):
     """n consecutive business days as datetime64[ns] (midnight)."""
-    days = np.arange(np.datetime64(start), np.datetime64(start) + 3 * n + 10, dtype="datetime64[D]")
-    return days[np.is_busday(days)][:n].astype("datetime64[ns]")
+    days = np.arange(np.datetime64(start), np.datetime64(start) + 3 * n + 10, dtype='datetime64[D]')
+    return days[np.is_busday(days)][:n].astype('datetime64[ns]')
 
 
 def make_panel(lengths=LENGTHS, seed=0, stamps=None):
@@ -21,21 +22,25 @@ def make_panel(lengths=LENGTHS, seed=0, stamps=None):
     T, N = max(lengths), len(lengths)
     close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, (T, N)), axis=0))
     spread = rng.uniform(0, 0.03, (T, N))
-    panel = {"open": close * (1 + rng.normal(0, 0.01, (T, N))), "high": close * (1 + spread),
-             "low": close * (1 - spread * rng.uniform(0.2, 1, (T, N))), "close": close,
-             "volume": rng.integers(100, 100_000, (T, N)).astype(float)}
+    panel = {
+        'open': close * (1 + rng.normal(0, 0.01, (T, N))),
+        'high': close * (1 + spread),
+        'low': close * (1 - spread * rng.uniform(0.2, 1, (T, N))),
+        'close': close,
+        'volume': rng.integers(100, 100_000, (T, N)).astype(float),
+    }
     stamps = business_days(T) if stamps is None else stamps
-    panel["dates"] = np.repeat(stamps[:T, None], N, axis=1)
+    panel['dates'] = np.repeat(stamps[:T, None], N, axis=1)
     for j, n in enumerate(lengths):
         for key in panel:
-            panel[key][n:, j] = np.datetime64("NaT") if key == "dates" else np.nan
+            panel[key][n:, j] = np.datetime64('NaT') if key == 'dates' else np.nan
     return panel
 
 
 def columns(panel, *keys):
     """Yield (j, length, [valid slices of keys]) for each column."""
-    for j in range(panel["close"].shape[1]):
-        n = int((~np.isnan(panel["close"][:, j])).sum())
+    for j in range(panel['close'].shape[1]):
+        n = int((~np.isnan(panel['close'][:, j])).sum())
         yield j, n, [panel[k][:n, j] for k in keys]
 
 
@@ -46,63 +51,71 @@ def assert_oracle(ours, theirs):
     np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL, equal_nan=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def panel():
     return make_panel()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def result(panel):
     return tf.compute_ta_features(panel)
 
 
 # ---------------------------------------------------------------- TA-Lib oracle
 def test_primitives_match_talib_from_first_output(panel):
-    c, h, lo, v = panel["close"], panel["high"], panel["low"], panel["volume"]
-    ours = {"rsi": tf.rsi(c), "atr": tf.atr(h, lo, c), "adx": tf.adx(h, lo, c),
-            "ema9": tf.ema(c, 9), "ema21": tf.ema(c, 21), "sma": tf.sma(v, 20),
-            "obv": tf.obv_change(c, v), "macd": tf.macd(c), "bb": tf.bollinger(c)}
-    for j, n, (cj, hj, lj, vj) in columns(panel, "close", "high", "low", "volume"):
-        assert_oracle(ours["rsi"][:n, j], talib.RSI(cj, 14))
-        assert_oracle(ours["atr"][:n, j], talib.ATR(hj, lj, cj, 14))
-        assert_oracle(ours["adx"][:n, j], talib.ADX(hj, lj, cj, 14))
-        assert_oracle(ours["ema9"][:n, j], talib.EMA(cj, 9))
-        assert_oracle(ours["ema21"][:n, j], talib.EMA(cj, 21))
-        assert_oracle(ours["sma"][:n, j], talib.SMA(vj, 20))
+    c, h, lo, v = panel['close'], panel['high'], panel['low'], panel['volume']
+    ours = {
+        'rsi': tf.rsi(c),
+        'atr': tf.atr(h, lo, c),
+        'adx': tf.adx(h, lo, c),
+        'ema9': tf.ema(c, 9),
+        'ema21': tf.ema(c, 21),
+        'sma': tf.sma(v, 20),
+        'obv': tf.obv_change(c, v),
+        'macd': tf.macd(c),
+        'bb': tf.bollinger(c),
+    }
+    for j, n, (cj, hj, lj, vj) in columns(panel, 'close', 'high', 'low', 'volume'):
+        assert_oracle(ours['rsi'][:n, j], talib.RSI(cj, 14))
+        assert_oracle(ours['atr'][:n, j], talib.ATR(hj, lj, cj, 14))
+        assert_oracle(ours['adx'][:n, j], talib.ADX(hj, lj, cj, 14))
+        assert_oracle(ours['ema9'][:n, j], talib.EMA(cj, 9))
+        assert_oracle(ours['ema21'][:n, j], talib.EMA(cj, 21))
+        assert_oracle(ours['sma'][:n, j], talib.SMA(vj, 20))
         obv = talib.OBV(cj, vj)
-        assert_oracle(ours["obv"][:n, j], np.r_[np.full(min(n, 10), np.nan), obv[10:] - obv[:-10]])
-        for mine, ref in zip(ours["macd"], talib.MACD(cj, 12, 26, 9)):
+        assert_oracle(ours['obv'][:n, j], np.r_[np.full(min(n, 10), np.nan), obv[10:] - obv[:-10]])
+        for mine, ref in zip(ours['macd'], talib.MACD(cj, 12, 26, 9)):
             assert_oracle(mine[:n, j], ref)
-        for mine, ref in zip(ours["bb"], talib.BBANDS(cj, 20, 2, 2, 0)):
+        for mine, ref in zip(ours['bb'], talib.BBANDS(cj, 20, 2, 2, 0)):
             assert_oracle(mine[:n, j], ref)
         # padding stays NaN
-        for arr in (ours["rsi"], ours["adx"], ours["macd"][1], ours["bb"][0]):
+        for arr in (ours['rsi'], ours['adx'], ours['macd'][1], ours['bb'][0]):
             assert np.isnan(arr[n:, j]).all()
 
 
 def test_features_match_talib(panel, result):
     feats, _ = result
-    for j, n, (cj, hj, lj, vj) in columns(panel, "close", "high", "low", "volume"):
+    for j, n, (cj, hj, lj, vj) in columns(panel, 'close', 'high', 'low', 'volume'):
         f = {k: a[:n, j] for k, a in feats.items()}
-        assert_oracle(f["rsi_14"], talib.RSI(cj, 14))
+        assert_oracle(f['rsi_14'], talib.RSI(cj, 14))
         line, sig, hist = talib.MACD(cj, 12, 26, 9)
-        assert_oracle(f["macd"] * cj, line)
-        assert_oracle(f["macd_signal"] * cj, sig)
-        assert_oracle(f["macd_hist"] * cj, hist)
-        assert_oracle(f["atr_norm"] * cj, talib.ATR(hj, lj, cj, 14))
-        assert_oracle(f["adx_14"], talib.ADX(hj, lj, cj, 14))
-        assert_oracle((f["ema9_rel"] + 1) * cj, talib.EMA(cj, 9))
-        assert_oracle((f["ema21_rel"] + 1) * cj, talib.EMA(cj, 21))
-        assert_oracle(f["volume_ratio"], vj / talib.SMA(vj, 20))
+        assert_oracle(f['macd'] * cj, line)
+        assert_oracle(f['macd_signal'] * cj, sig)
+        assert_oracle(f['macd_hist'] * cj, hist)
+        assert_oracle(f['atr_norm'] * cj, talib.ATR(hj, lj, cj, 14))
+        assert_oracle(f['adx_14'], talib.ADX(hj, lj, cj, 14))
+        assert_oracle((f['ema9_rel'] + 1) * cj, talib.EMA(cj, 9))
+        assert_oracle((f['ema21_rel'] + 1) * cj, talib.EMA(cj, 21))
+        assert_oracle(f['volume_ratio'], vj / talib.SMA(vj, 20))
         up, _, low = talib.BBANDS(cj, 20, 2, 2, 0)
-        np.testing.assert_allclose(f["bb_position"], (cj - low) / (up - low), rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(f['bb_position'], (cj - low) / (up - low), rtol=1e-7, atol=1e-9)
         obv = talib.OBV(cj, vj)
         ref = np.full(n, np.nan)
         ref[10:] = (obv[10:] - obv[:-10]) / talib.SUM(vj, 10)[10:]
-        assert_oracle(f["obv_trend"], ref)
+        assert_oracle(f['obv_trend'], ref)
         typical = (hj + lj + cj) / 3
         vwap = talib.SUM(typical * vj, 20) / talib.SUM(vj, 20)
-        np.testing.assert_allclose(f["vwap_distance"], cj / vwap - 1, rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(f['vwap_distance'], cj / vwap - 1, rtol=1e-7, atol=1e-10)
 
 
 # ---------------------------------------------------------------- causality
@@ -110,28 +123,28 @@ def perturb_after(panel, t, seed):
     """Copy of panel whose valid rows > t have random new prices/volumes."""
     rng = np.random.default_rng(seed)
     out = {k: v.copy() for k, v in panel.items()}
-    for key in ("open", "high", "low", "close", "volume"):
-        out[key][t + 1:] *= rng.uniform(0.5, 1.5, out[key][t + 1:].shape)
+    for key in ('open', 'high', 'low', 'close', 'volume'):
+        out[key][t + 1 :] *= rng.uniform(0.5, 1.5, out[key][t + 1 :].shape)
     return out
 
 
 def intraday_panel(seed=3):
     """Hourly bars, 24/7, ~100 days, columns of different lengths."""
-    stamps = np.datetime64("2021-03-01T00", "ns") + np.arange(2400) * np.timedelta64(1, "h")
+    stamps = np.datetime64('2021-03-01T00', 'ns') + np.arange(2400) * np.timedelta64(1, 'h')
     return make_panel(lengths=(2400, 1700, 500), seed=seed, stamps=stamps)
 
 
-@pytest.mark.parametrize("make", [make_panel, intraday_panel])
-@pytest.mark.parametrize("frac", [0.02, 0.1, 0.37, 0.5, 0.81])
+@pytest.mark.parametrize('make', [make_panel, intraday_panel])
+@pytest.mark.parametrize('frac', [0.02, 0.1, 0.37, 0.5, 0.81])
 def test_no_look_ahead(make, frac):
     base = make()
-    t = int(frac * base["close"].shape[0])
+    t = int(frac * base['close'].shape[0])
     before, _ = tf.compute_ta_features(base)
     after, _ = tf.compute_ta_features(perturb_after(base, t, seed=int(1000 * frac)))
     changed = False
     for name in tf.TA_MTF_FEATURES:
-        np.testing.assert_array_equal(before[name][:t + 1], after[name][:t + 1], err_msg=name)
-        changed |= not np.array_equal(before[name][t + 1:], after[name][t + 1:], equal_nan=True)
+        np.testing.assert_array_equal(before[name][: t + 1], after[name][: t + 1], err_msg=name)
+        changed |= not np.array_equal(before[name][t + 1 :], after[name][t + 1 :], equal_nan=True)
     assert changed  # the perturbation really reached the features
 
 
@@ -139,11 +152,11 @@ def test_no_look_ahead(make, frac):
 def degenerate_panel():
     """Random walks plus an all-zero-volume column, a flat segment and a flat column."""
     p = make_panel(lengths=(600, 600, 600, 450), seed=5)
-    p["volume"][:, 1] = 0.0
-    for key in ("open", "high", "low", "close"):
-        p[key][200:330, 2] = p["close"][199, 2]      # o=h=l=c flat segment
+    p['volume'][:, 1] = 0.0
+    for key in ('open', 'high', 'low', 'close'):
+        p[key][200:330, 2] = p['close'][199, 2]  # o=h=l=c flat segment
         p[key][:, 3] = np.where(np.isnan(p[key][:, 3]), np.nan, 42.0)  # flat forever
-    p["volume"][250:300, 2] = 0.0
+    p['volume'][250:300, 2] = 0.0
     return p
 
 
@@ -161,36 +174,42 @@ def test_finite_after_warmup_nan_before():
                 assert np.isfinite(col[k:n]).all(), (name, j)
             else:  # MTF: no warm-up at all (first-value-seeded EMAs)
                 assert np.isfinite(col[:n]).all(), name
-    assert unavailable == ["mtf_4h", "mtf_1h"]
-    assert np.all(np.abs(feats["obv_trend"][10:, 0]) <= 1)
+    assert unavailable == ['mtf_4h', 'mtf_1h']
+    assert np.all(np.abs(feats['obv_trend'][10:, 0]) <= 1)
     flat = {k: v[40:450, 3] for k, v in feats.items()}
-    assert np.all(flat["rsi_14"] == 50) and np.all(flat["bb_position"] == 0.5)
-    assert np.all(flat["adx_14"] == 0) and np.all(flat["atr_norm"] == 0)
-    assert np.all(feats["volume_ratio"][19:, 1] == 1.0) and np.all(feats["obv_trend"][10:, 1] == 0)
-    assert np.all(feats["bb_position"][230:330, 2] == 0.5)
+    assert np.all(flat['rsi_14'] == 50) and np.all(flat['bb_position'] == 0.5)
+    assert np.all(flat['adx_14'] == 0) and np.all(flat['atr_norm'] == 0)
+    assert np.all(feats['volume_ratio'][19:, 1] == 1.0) and np.all(feats['obv_trend'][10:, 1] == 0)
+    assert np.all(feats['bb_position'][230:330, 2] == 0.5)
 
 
 # ---------------------------------------------------------------- MTF
 def trend_panel(sign, n=1100):
     """A steadily rising (sign=+1) or falling (sign=-1) daily series."""
     close = 100 + sign * 0.05 * np.arange(n)
-    return {"open": close, "high": close + 0.1, "low": close - 0.1, "close": close,
-            "volume": np.full(n, 1e4), "dates": business_days(n)}
+    return {
+        'open': close,
+        'high': close + 0.1,
+        'low': close - 0.1,
+        'close': close,
+        'volume': np.full(n, 1e4),
+        'dates': business_days(n),
+    }
 
 
-@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize('sign', [1, -1])
 def test_mtf_trend_sign(sign):
     """Neutral during each timeframe's first period (the EMAs equal the price), then the trend's sign."""
     p = {k: v[:, None] for k, v in trend_panel(sign).items()}
     feats, unavailable = tf.compute_ta_features(p)
-    for name, tfm in (("mtf_day", "day"), ("mtf_week", "week"), ("mtf_month", "month")):
-        pid = tf.period_ids(p["dates"][:, 0], tfm)
-        first_row = int(np.argmax(pid != pid[0]))          # first bar of the second period
+    for name, tfm in (('mtf_day', 'day'), ('mtf_week', 'week'), ('mtf_month', 'month')):
+        pid = tf.period_ids(p['dates'][:, 0], tfm)
+        first_row = int(np.argmax(pid != pid[0]))  # first bar of the second period
         col = feats[name][:, 0]
         assert first_row > 0 and np.all(col[:first_row] == 0), name
         assert np.all(col[first_row:] == sign), name
-    assert np.all(feats["mtf_4h"] == 0) and np.all(feats["mtf_1h"] == 0)
-    assert unavailable == ["mtf_4h", "mtf_1h"]
+    assert np.all(feats['mtf_4h'] == 0) and np.all(feats['mtf_1h'] == 0)
+    assert unavailable == ['mtf_4h', 'mtf_1h']
 
 
 def ema_seeded_by_first(x, n):
@@ -207,15 +226,15 @@ def brute_force_in_progress_ema(close, pid, t, n):
     return ema_seeded_by_first(closes, n)
 
 
-@pytest.mark.parametrize("timeframe", ["week", "month", "day"])
+@pytest.mark.parametrize('timeframe', ['week', 'month', 'day'])
 def test_in_progress_ema_matches_brute_force(panel, timeframe):
-    c, d = panel["close"], panel["dates"]
+    c, d = panel['close'], panel['dates']
     valid = ~np.isnan(c)
     k = tf._period_ordinal(tf.period_ids(d, timeframe), valid)
     closes = tf._period_closes(c, k, valid, 21)
     for n in (9, 21):
         fast = tf.in_progress_ema(c, k, closes, n)
-        for j, length, (cj, dj) in columns(panel, "close", "dates"):
+        for j, length, (cj, dj) in columns(panel, 'close', 'dates'):
             pid = tf.period_ids(dj, timeframe)
             for t in range(0, length, 7):
                 ref = brute_force_in_progress_ema(cj, pid, t, n)
@@ -226,55 +245,63 @@ def test_intraday_input_gives_real_4h_1h():
     p = intraday_panel()
     feats, unavailable = tf.compute_ta_features(p)
     assert unavailable == []
-    for name in ("mtf_4h", "mtf_1h", "mtf_day"):
+    for name in ('mtf_4h', 'mtf_1h', 'mtf_day'):
         vals = feats[name][:, 0]
         assert {-1.0, 1.0} <= set(vals[np.isfinite(vals)]), name
-    c = p["close"][:, 0]
+    c = p['close'][:, 0]
     import pandas as pd
-    e9, e21 = (pd.Series(c).ewm(span=n, adjust=False).mean().to_numpy() for n in (9, 21))  # 1h periods == hourly bars
+
+    e9, e21 = (
+        pd.Series(c).ewm(span=n, adjust=False).mean().to_numpy() for n in (9, 21)
+    )  # 1h periods == hourly bars
     expected = np.where((c > e9) & (e9 > e21), 1.0, np.where((c < e9) & (e9 < e21), -1.0, 0.0))
-    np.testing.assert_array_equal(feats["mtf_1h"][:, 0], expected)
-    pid = tf.period_ids(p["dates"][:, 0], "4h")
+    np.testing.assert_array_equal(feats['mtf_1h'][:, 0], expected)
+    pid = tf.period_ids(p['dates'][:, 0], '4h')
     for t in range(100, 2400, 97):
         e9, e21 = (brute_force_in_progress_ema(c, pid, t, n) for n in (9, 21))
         want = 1.0 if c[t] > e9 > e21 else -1.0 if c[t] < e9 < e21 else 0.0
-        assert feats["mtf_4h"][t, 0] == want
+        assert feats['mtf_4h'][t, 0] == want
 
 
 def test_daily_detection():
     valid = np.ones((3, 1), bool)
     days = business_days(3)[:, None]
     assert not tf.is_intraday(days, valid)
-    assert not tf.is_intraday(days + np.timedelta64(16, "h"), valid)  # stamped at the close
-    assert tf.is_intraday(days[:1] + np.timedelta64(9, "h"), valid[:1])   # lone 09:00 bar
-    assert tf.is_intraday(days[:1] + np.arange(3)[:, None] * np.timedelta64(1, "h"), valid)
+    assert not tf.is_intraday(days + np.timedelta64(16, 'h'), valid)  # stamped at the close
+    assert tf.is_intraday(days[:1] + np.timedelta64(9, 'h'), valid[:1])  # lone 09:00 bar
+    assert tf.is_intraday(days[:1] + np.arange(3)[:, None] * np.timedelta64(1, 'h'), valid)
 
 
 def test_week_ids_are_monday_to_sunday():
-    d = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-01-15")).astype("datetime64[ns]")
-    ids = tf.period_ids(d, "week")  # 2024-01-01 is a Monday
+    d = np.arange(np.datetime64('2024-01-01'), np.datetime64('2024-01-15')).astype('datetime64[ns]')
+    ids = tf.period_ids(d, 'week')  # 2024-01-01 is a Monday
     assert (ids[:7] == ids[0]).all() and (ids[7:] == ids[0] + 1).all()
 
 
 # ---------------------------------------------------------------- property / edge cases
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=25, deadline=None)
-@given(lengths=st.lists(st.integers(0, 90), min_size=1, max_size=4),
-       cut=st.floats(0, 1), seed=st.integers(0, 10_000), zero_vol=st.booleans())
+@given(
+    lengths=st.lists(st.integers(0, 90), min_size=1, max_size=4),
+    cut=st.floats(0, 1),
+    seed=st.integers(0, 10_000),
+    zero_vol=st.booleans(),
+)
 def test_no_look_ahead_property(lengths, cut, seed, zero_vol):
     lengths = tuple(lengths) if max(lengths) > 0 else (1,) + tuple(lengths)
     base = make_panel(lengths=lengths, seed=seed)
     if zero_vol:
-        base["volume"][:, 0] = np.where(np.isnan(base["volume"][:, 0]), np.nan, 0.0)
-    t = int(cut * (base["close"].shape[0] - 1))
+        base['volume'][:, 0] = np.where(np.isnan(base['volume'][:, 0]), np.nan, 0.0)
+    t = int(cut * (base['close'].shape[0] - 1))
     before, _ = tf.compute_ta_features(base)
     after, _ = tf.compute_ta_features(perturb_after(base, t, seed))
     for name in tf.TA_MTF_FEATURES:
-        assert before[name].shape == base["close"].shape
-        np.testing.assert_array_equal(before[name][:t + 1], after[name][:t + 1], err_msg=name)
-        valid = ~np.isnan(base["close"])
+        assert before[name].shape == base['close'].shape
+        np.testing.assert_array_equal(before[name][: t + 1], after[name][: t + 1], err_msg=name)
+        valid = ~np.isnan(base['close'])
         assert not np.isinf(before[name]).any() and np.isnan(before[name][~valid]).all()
 
 

@@ -1,5 +1,6 @@
 """Issue 4 end to end: positive and negative controls, reproducibility, the papermill training
 notebook, and the train command."""
+
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 from conftest import ROOT
+
 from trademl.data import make_synthetic_panel
 from trademl.dataset import build_dataset
 from trademl.train import load_model, train_model
@@ -19,14 +21,19 @@ from trademl.train import load_model, train_model
 def control_dataset(tmp_path, signal, name):
     "Twelve synthetic symbols x 900 days, with or without a planted momentum signal."
     p = make_synthetic_panel(12, 900, seed=5, signal=signal)
-    return build_dataset(p, 'local', name=name, root=tmp_path, window=60, pretrain_epochs=1, pretrain_windows=3000)
+    return build_dataset(
+        p, 'local', name=name, root=tmp_path, window=60, pretrain_epochs=1, pretrain_windows=3000
+    )
 
 
 def oos_accuracy(res, ds, h_index=1):
     "Direction accuracy at the 5-day horizon on the validation rows (the last 20 % of dates)."
     tm, idx = res.trained, res.val_idx
-    x = {'price': torch.from_numpy(ds.windows(idx)), 'kronos': torch.from_numpy(tm.embedding_scaler.transform(ds.embeddings[idx])),
-         'context': torch.from_numpy(tm.context_scaler.transform(ds.context[idx]))}
+    x = {
+        'price': torch.from_numpy(ds.windows(idx)),
+        'kronos': torch.from_numpy(tm.embedding_scaler.transform(ds.embeddings[idx])),
+        'context': torch.from_numpy(tm.context_scaler.transform(ds.context[idx])),
+    }
     with torch.inference_mode():
         logit = tm.model(x['price'], x['kronos'], x['context'])['dir_logit'][:, h_index].numpy()
     truth = np.asarray(ds.labels)[idx, len(ds.horizons) + h_index]
@@ -43,39 +50,80 @@ def controls(tmp_path_factory):
 def test_positive_and_negative_controls(controls, model, epochs, tmp_path):
     acc = {}
     for kind, ds in controls.items():
-        res = train_model(ds, model, 'small', epochs=epochs, out_dir=tmp_path / kind, mlflow=False, progress=False, batch_size=128)
+        res = train_model(
+            ds,
+            model,
+            'small',
+            epochs=epochs,
+            out_dir=tmp_path / kind,
+            mlflow=False,
+            progress=False,
+            batch_size=128,
+        )
         acc[kind], n = oos_accuracy(res, ds)
     print(model, acc, 'validation rows', n)
-    se = 0.5 / np.sqrt(n)                          # standard error of a coin's hit rate on n rows
-    assert acc['signal'] > 0.5 + 4 * se, acc      # clearly above chance with a planted signal ...
-    assert acc['noise'] < 0.5 + 4 * se, acc       # ... and not on pure noise
+    se = 0.5 / np.sqrt(n)  # standard error of a coin's hit rate on n rows
+    assert acc['signal'] > 0.5 + 4 * se, acc  # clearly above chance with a planted signal ...
+    assert acc['noise'] < 0.5 + 4 * se, acc  # ... and not on pure noise
 
 
 def test_two_seeded_runs_give_identical_weights_and_save_load_is_exact(controls, tmp_path):
     ds = controls['noise']
-    a = train_model(ds, 'tft', 'small', epochs=1, out_dir=tmp_path / 'a', mlflow=False, progress=False, max_train_samples=600)
-    b = train_model(ds, 'tft', 'small', epochs=1, out_dir=tmp_path / 'b', mlflow=False, progress=False, max_train_samples=600)
-    assert (tmp_path / 'a' / 'model.safetensors').read_bytes() == (tmp_path / 'b' / 'model.safetensors').read_bytes()
+    a = train_model(
+        ds,
+        'tft',
+        'small',
+        epochs=1,
+        out_dir=tmp_path / 'a',
+        mlflow=False,
+        progress=False,
+        max_train_samples=600,
+    )
+    train_model(
+        ds,
+        'tft',
+        'small',
+        epochs=1,
+        out_dir=tmp_path / 'b',
+        mlflow=False,
+        progress=False,
+        max_train_samples=600,
+    )
+    assert (tmp_path / 'a' / 'model.safetensors').read_bytes() == (
+        tmp_path / 'b' / 'model.safetensors'
+    ).read_bytes()
     tm = load_model(tmp_path / 'a')
     idx = a.val_idx[:64]
-    x = (torch.from_numpy(ds.windows(idx)), torch.from_numpy(tm.embedding_scaler.transform(ds.embeddings[idx])),
-         torch.from_numpy(tm.context_scaler.transform(ds.context[idx])))
+    x = (
+        torch.from_numpy(ds.windows(idx)),
+        torch.from_numpy(tm.embedding_scaler.transform(ds.embeddings[idx])),
+        torch.from_numpy(tm.context_scaler.transform(ds.context[idx])),
+    )
     with torch.inference_mode():
         assert torch.equal(a.trained.model(*x)['quantiles'], tm.model(*x)['quantiles'])
     info = json.loads((tmp_path / 'a' / 'model_info.json').read_text())
     assert info['feature_names'][:2] == ['mtf_month', 'mtf_week'] and info['horizons'] == [3, 5, 10]
-    assert len(info['context_scaler']['mean']) == 29 and info['dataset']['panel_hash'] == ds.manifest['panel_hash']
+    assert (
+        len(info['context_scaler']['mean']) == 29
+        and info['dataset']['panel_hash'] == ds.manifest['panel_hash']
+    )
 
 
 def test_scalers_use_training_rows_only(controls, tmp_path):
     ds = controls['noise']
-    res = train_model(ds, 'timeformer', 'small', epochs=1, out_dir=tmp_path / 's', mlflow=False, progress=False)
+    res = train_model(
+        ds, 'timeformer', 'small', epochs=1, out_dir=tmp_path / 's', mlflow=False, progress=False
+    )
     ctx = np.asarray(ds.context, dtype=np.float64)
-    np.testing.assert_allclose(res.trained.context_scaler.mean, ctx[res.train_idx].mean(0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        res.trained.context_scaler.mean, ctx[res.train_idx].mean(0), rtol=1e-10, atol=1e-12
+    )
     assert not np.allclose(res.trained.context_scaler.mean, ctx.mean(0))
     # training rows' labels are all known before the first validation date (purged split)
     first_val = ds.keys.date.iloc[res.val_idx].min()
-    assert (ds.keys[['known_3', 'known_5', 'known_10']].iloc[res.train_idx].max(axis=1) < first_val).all()
+    assert (
+        ds.keys[['known_3', 'known_5', 'known_10']].iloc[res.train_idx].max(axis=1) < first_val
+    ).all()
 
 
 def test_training_notebook_runs_under_papermill(tmp_path):
@@ -84,12 +132,25 @@ def test_training_notebook_runs_under_papermill(tmp_path):
     env_home = os.environ.get('TRADEML_HOME')
     os.environ['TRADEML_HOME'] = str(tmp_path)
     try:
-        pm.execute_notebook(str(ROOT / 'nbs' / 'prod' / 'train.ipynb'), str(out), kernel_name='python3', progress_bar=False,
-                            parameters={'model': 'tft', 'source': 'synthetic', 'epochs': 1, 'max_train_samples': 500, 'mlflow': False},
-                            cwd=str(tmp_path))
+        pm.execute_notebook(
+            str(ROOT / 'nbs' / 'prod' / 'train.ipynb'),
+            str(out),
+            kernel_name='python3',
+            progress_bar=False,
+            parameters={
+                'model': 'tft',
+                'source': 'synthetic',
+                'epochs': 1,
+                'max_train_samples': 500,
+                'mlflow': False,
+            },
+            cwd=str(tmp_path),
+        )
     finally:
-        if env_home is None: os.environ.pop('TRADEML_HOME', None)
-        else: os.environ['TRADEML_HOME'] = env_home
+        if env_home is None:
+            os.environ.pop('TRADEML_HOME', None)
+        else:
+            os.environ['TRADEML_HOME'] = env_home
     art = tmp_path / 'artifacts' / 'models' / 'tft-synthetic'
     assert (art / 'model.safetensors').is_file() and load_model(art).name == 'tft'
     text = out.read_text()
@@ -99,7 +160,24 @@ def test_training_notebook_runs_under_papermill(tmp_path):
 def test_train_command_fails_cleanly_on_unknown_model_and_dataset(tmp_path):
     exe = str(Path(sys.executable).parent / 'trademl')
     env = {**os.environ, 'TRADEML_HOME': str(tmp_path)}
-    r = subprocess.run([exe, 'train', 'lstm', '--dataset', 'synthetic', '--epochs', '1'], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert r.returncode == 2 and 'Traceback' not in r.stderr and "got 'lstm'" in r.stderr and 'dataset' not in r.stderr, r.stderr[-500:]
-    r = subprocess.run([exe, 'train', 'tft', '--dataset', 'nope'], capture_output=True, text=True, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [exe, 'train', 'lstm', '--dataset', 'synthetic', '--epochs', '1'],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert (
+        r.returncode == 2
+        and 'Traceback' not in r.stderr
+        and "got 'lstm'" in r.stderr
+        and 'dataset' not in r.stderr
+    ), r.stderr[-500:]
+    r = subprocess.run(
+        [exe, 'train', 'tft', '--dataset', 'nope'],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 2 and "dataset 'nope' not found" in r.stderr

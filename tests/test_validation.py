@@ -1,4 +1,5 @@
 """Tests for validation.py (run: /work/venv/bin/python -m pytest -q test_validation.py)."""
+
 import itertools
 import math
 import statistics
@@ -6,26 +7,37 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import trademl.validation as figures
 import trademl.validation as V
+import trademl.validation as figures
 from trademl.validation import CombinatorialPurgedCV, WalkForward, pbo
 
-skfolio_ms = pytest.importorskip("skfolio.model_selection")
+skfolio_ms = pytest.importorskip('skfolio.model_selection')
 
 
 def panel_dates(n_dates, n_sym, seed=0, shuffle=True):
-    d = np.repeat(np.datetime64("2020-01-01") + np.arange(n_dates), n_sym)
+    d = np.repeat(np.datetime64('2020-01-01') + np.arange(n_dates), n_sym)
     if shuffle:
         d = np.random.default_rng(seed).permutation(d)
     return d
 
 
 # ------------------------------------------------------------------------ CPCV
-@pytest.mark.parametrize("N,k,h,e,n", [(6, 2, 3, 1, 100), (5, 2, 0, 0, 53), (8, 3, 4, 2, 203),
-                                       (4, 2, 2, 0, 41), (6, 3, 5, 5, 500), (7, 2, 1, 3, 77),
-                                       (10, 4, 2, 1, 1000), (3, 2, 0, 3, 30)])
+@pytest.mark.parametrize(
+    'N,k,h,e,n',
+    [
+        (6, 2, 3, 1, 100),
+        (5, 2, 0, 0, 53),
+        (8, 3, 4, 2, 203),
+        (4, 2, 2, 0, 41),
+        (6, 3, 5, 5, 500),
+        (7, 2, 1, 3, 77),
+        (10, 4, 2, 1, 1000),
+        (3, 2, 0, 3, 30),
+    ],
+)
 def test_cpcv_matches_skfolio(N, k, h, e, n):
     sk = skfolio_ms.CombinatorialPurgedCV(n_folds=N, n_test_folds=k, purged_size=h, embargo_size=e)
     cv = CombinatorialPurgedCV(N, k, horizon=h, embargo=e)
@@ -45,14 +57,14 @@ def test_cpcv_hand_computed_panel():
     cv = CombinatorialPurgedCV(n_groups=3, n_test_groups=1, horizon=2, embargo=1)
     expected_train = [
         [7, 8, 9, 10, 11],  # test G0: purge 4,5 (test labels reach them), embargo 6
-        [0, 1, 11],         # test G1: purge 2,3 before; purge 8,9 + embargo 10 after
-        [0, 1, 2, 3, 4, 5], # test G2: purge 6,7
+        [0, 1, 11],  # test G1: purge 2,3 before; purge 8,9 + embargo 10 after
+        [0, 1, 2, 3, 4, 5],  # test G2: purge 6,7
     ]
     expected_test = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
     uniq, inv = np.unique(dates, return_inverse=True)
     for (tr, te), etr, ete in zip(cv.split(dates), expected_train, expected_test):
         assert sorted(set(inv[tr])) == etr and sorted(set(inv[te])) == ete
-        assert len(tr) == 3 * len(etr) and len(te) == 3 * len(ete)   # all symbols of a date
+        assert len(tr) == 3 * len(etr) and len(te) == 3 * len(ete)  # all symbols of a date
     st_ = cv.date_status(12)
     np.testing.assert_array_equal(st_[1], [0, 0, 2, 2, 1, 1, 1, 1, 2, 2, 3, 0])
 
@@ -62,15 +74,15 @@ def test_cpcv_panel_properties():
     cv = CombinatorialPurgedCV(6, 2, horizon=5, embargo=3)
     uniq, inv = np.unique(dates, return_inverse=True)
     g = cv.groups(dates)
-    assert all(len(set(g[inv == i])) == 1 for i in range(len(uniq)))      # date -> one group
+    assert all(len(set(g[inv == i])) == 1 for i in range(len(uniq)))  # date -> one group
     assert cv.n_paths == 2 * math.comb(6, 2) // 6 == 5
     counts = np.zeros(6, int)
     for (tr, te), tg in zip(cv.split(dates), cv.test_groups()):
-        assert not set(inv[tr]) & set(inv[te])                             # no date on both sides
+        assert not set(inv[tr]) & set(inv[te])  # no date on both sides
         assert not set(tr) & set(te)
         assert set(g[te]) == set(tg)
         counts[list(tg)] += 1
-        for t in set(inv[te]):                                             # labels don't overlap
+        for t in set(inv[te]):  # labels don't overlap
             assert not any((d <= t <= d + 5) or (t < d <= t + 5 + 3) for d in set(inv[tr]))
     assert (counts == cv.n_paths).all()
     pa = cv.path_assignment()
@@ -88,7 +100,9 @@ def test_cpcv_matches_skfolio_hypothesis(N, h, e, n, data):
     if h + e >= n // N - 1 or math.comb(N, k) > 200:
         return
     sk = skfolio_ms.CombinatorialPurgedCV(n_folds=N, n_test_folds=k, purged_size=h, embargo_size=e)
-    for (a, b), (c, d) in zip(sk.split(np.zeros((n, 1))), CombinatorialPurgedCV(N, k, h, e).split(np.arange(n))):
+    for (a, b), (c, d) in zip(
+        sk.split(np.zeros((n, 1))), CombinatorialPurgedCV(N, k, h, e).split(np.arange(n))
+    ):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(np.sort(np.concatenate(b)), d)
 
@@ -101,7 +115,7 @@ def test_cpcv_bad_args():
 
 
 # ---------------------------------------------------------------- walk-forward
-@pytest.mark.parametrize("train_size", [None, 30])
+@pytest.mark.parametrize('train_size', [None, 30])
 def test_walk_forward(train_size):
     dates = panel_dates(120, 4, seed=3)
     _, inv = np.unique(dates, return_inverse=True)
@@ -111,8 +125,8 @@ def test_walk_forward(train_size):
     assert len(splits) == 4
     for tr, te in splits:
         dtr, dte = inv[tr], inv[te]
-        assert dtr.max() + 5 + 2 < dte.min()          # purged: labels never reach test
-        assert dtr.max() < dte.min()                   # never trains on later dates
+        assert dtr.max() + 5 + 2 < dte.min()  # purged: labels never reach test
+        assert dtr.max() < dte.min()  # never trains on later dates
         assert len(set(dte)) == 20 and len(te) == 80
         if train_size:
             assert len(set(dtr)) == 30
@@ -128,23 +142,38 @@ def _norm_cdf(x):
 
 
 def _psr_ref(sr, n, srb, g3, g4):
-    return _norm_cdf((sr - srb) * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr * sr))
+    return _norm_cdf(
+        (sr - srb) * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr * sr)
+    )
 
 
 def _dsr_ref(sr, n, var, trials, g3, g4):
     inv = statistics.NormalDist().inv_cdf
-    sr0 = 0.0 if trials == 1 else math.sqrt(var) * ((1 - 0.5772156649) * inv(1 - 1 / trials)
-                                                     + 0.5772156649 * inv(1 - 1 / (trials * math.e)))
+    sr0 = (
+        0.0
+        if trials == 1
+        else math.sqrt(var)
+        * ((1 - 0.5772156649) * inv(1 - 1 / trials) + 0.5772156649 * inv(1 - 1 / (trials * math.e)))
+    )
     return _psr_ref(sr, n, sr0, g3, g4)
 
 
-@pytest.mark.parametrize("sr,n,srb,g3,g4", [(0.1, 250, 0, 0, 3), (0.05, 1000, 0.02, -1, 6),
-                                            (-0.03, 500, 0, 0.5, 4), (0.2, 60, 0.1, -2, 9)])
+@pytest.mark.parametrize(
+    'sr,n,srb,g3,g4',
+    [
+        (0.1, 250, 0, 0, 3),
+        (0.05, 1000, 0.02, -1, 6),
+        (-0.03, 500, 0, 0.5, 4),
+        (0.2, 60, 0.1, -2, 9),
+    ],
+)
 def test_psr_reference(sr, n, srb, g3, g4):
-    assert V.probabilistic_sharpe_ratio(sr, n, srb, g3, g4) == pytest.approx(_psr_ref(sr, n, srb, g3, g4), abs=1e-12)
+    assert V.probabilistic_sharpe_ratio(sr, n, srb, g3, g4) == pytest.approx(
+        _psr_ref(sr, n, srb, g3, g4), abs=1e-12
+    )
 
 
-@pytest.mark.parametrize("trials", [1, 2, 10, 100, 1000])
+@pytest.mark.parametrize('trials', [1, 2, 10, 100, 1000])
 def test_dsr_reference(trials):
     got = V.deflated_sharpe_ratio(0.08, 750, 0.001, trials, -0.7, 5.0)
     assert got == pytest.approx(_dsr_ref(0.08, 750, 0.001, trials, -0.7, 5.0), abs=1e-9)
@@ -165,7 +194,7 @@ def test_psr_properties():
     p = V.probabilistic_sharpe_ratio(srs, 500)
     assert p.shape == (11,) and np.all(np.diff(p) > 0)
     p_n = V.probabilistic_sharpe_ratio(0.05, np.array([50, 100, 500, 2000]))
-    assert np.all(np.diff(p_n) > 0)                                       # more data, more confidence
+    assert np.all(np.diff(p_n) > 0)  # more data, more confidence
     assert V.probabilistic_sharpe_ratio(0.1, 500, kurt=10) < V.probabilistic_sharpe_ratio(0.1, 500)
     assert V.probabilistic_sharpe_ratio(0.1, 500, skew=-2) < V.probabilistic_sharpe_ratio(0.1, 500)
     d = V.deflated_sharpe_ratio(0.1, 500, 0.002, np.arange(1, 200))
@@ -211,7 +240,7 @@ def test_pbo_equal_sample_means_is_one():
         m = np.random.default_rng(s).standard_normal((1000, 50))
         m = m - m.mean(0) + 0.01
         assert pbo(m, 16).pbo >= 0.9
-        assert pbo(m, 16, metric="mean").pbo == 1.0
+        assert pbo(m, 16, metric='mean').pbo == 1.0
 
 
 def test_pbo_real_edge_is_zero():
@@ -221,7 +250,7 @@ def test_pbo_real_edge_is_zero():
         r = pbo(m, 16)
         assert r.pbo == 0.0 and r.prob_oos_loss == 0.0
     m = np.random.default_rng(0).standard_normal((2500, 20))
-    m[:, 0] += 0.1      # weaker edge: PBO small but not always exactly 0 at T=2500
+    m[:, 0] += 0.1  # weaker edge: PBO small but not always exactly 0 at T=2500
     assert pbo(m, 16).pbo < 0.2
 
 
@@ -243,22 +272,26 @@ def test_calibration():
     assert V.log_loss(p, y) == pytest.approx(ll)
     assert np.isfinite(V.log_loss([0.0, 1.0], [1, 0]))
     b = V.reliability_bins(p, y, n_bins=5)
-    assert list(b.columns) == ["bin_low", "bin_high", "mean_pred", "frac_pos", "count"]
-    assert b["count"].sum() == 4 and b["count"].tolist() == [1, 1, 0, 0, 2]
-    assert b["frac_pos"].iloc[4] == pytest.approx(0.5) and b["mean_pred"].iloc[4] == pytest.approx(0.85)
+    assert list(b.columns) == ['bin_low', 'bin_high', 'mean_pred', 'frac_pos', 'count']
+    assert b['count'].sum() == 4 and b['count'].tolist() == [1, 1, 0, 0, 2]
+    assert b['frac_pos'].iloc[4] == pytest.approx(0.5) and b['mean_pred'].iloc[4] == pytest.approx(
+        0.85
+    )
 
 
 def test_direction_metrics():
     from sklearn.metrics import roc_auc_score
+
     rng = np.random.default_rng(0)
     y = (rng.random(200) < 0.5).astype(float)
     p = np.clip(0.5 + 0.3 * (y - 0.5) + 0.2 * rng.standard_normal(200), 0, 1)
-    y_nan = y.copy(); y_nan[:10] = np.nan
+    y_nan = y.copy()
+    y_nan[:10] = np.nan
     d = V.direction_metrics(p, y_nan)
-    assert d["n"] == 190
-    assert d["roc_auc"] == pytest.approx(roc_auc_score(y[10:], p[10:]))
-    assert d["accuracy"] == pytest.approx(np.mean((p[10:] >= 0.5) == y[10:]))
-    assert np.isnan(V.direction_metrics(p[:5], np.ones(5))["roc_auc"])
+    assert d['n'] == 190
+    assert d['roc_auc'] == pytest.approx(roc_auc_score(y[10:], p[10:]))
+    assert d['accuracy'] == pytest.approx(np.mean((p[10:] >= 0.5) == y[10:]))
+    assert np.isnan(V.direction_metrics(p[:5], np.ones(5))['roc_auc'])
 
 
 def test_daily_ic():
@@ -268,16 +301,23 @@ def test_daily_ic():
     pred = rng.standard_normal(n_d * n_s)
     real = 0.5 * pred + rng.standard_normal(n_d * n_s)
     # add a date with only 2 symbols -> skipped
-    dates = np.r_[dates, 99, 99]; pred = np.r_[pred, 1, 2]; real = np.r_[real, 2, 1]
+    dates = np.r_[dates, 99, 99]
+    pred = np.r_[pred, 1, 2]
+    real = np.r_[real, 2, 1]
     out = V.daily_ic(pred, real, dates)
     ref = [np.corrcoef(pred[dates == d], real[dates == d])[0, 1] for d in range(n_d)]
-    rref = [pd.Series(pred[dates == d]).corr(pd.Series(real[dates == d]), method="spearman") for d in range(n_d)]
-    assert out["n_days"] == n_d
-    assert out["ic_mean"] == pytest.approx(np.mean(ref)) and out["ic_std"] == pytest.approx(np.std(ref, ddof=1))
-    assert out["rank_ic_mean"] == pytest.approx(np.mean(rref))
-    assert out["ic_t"] == pytest.approx(np.mean(ref) / np.std(ref, ddof=1) * np.sqrt(n_d))
+    rref = [
+        pd.Series(pred[dates == d]).corr(pd.Series(real[dates == d]), method='spearman')
+        for d in range(n_d)
+    ]
+    assert out['n_days'] == n_d
+    assert out['ic_mean'] == pytest.approx(np.mean(ref)) and out['ic_std'] == pytest.approx(
+        np.std(ref, ddof=1)
+    )
+    assert out['rank_ic_mean'] == pytest.approx(np.mean(rref))
+    assert out['ic_t'] == pytest.approx(np.mean(ref) / np.std(ref, ddof=1) * np.sqrt(n_d))
     empty = V.daily_ic([1, 2], [1, 2], [0, 0])
-    assert empty["n_days"] == 0 and np.isnan(empty["ic_mean"])
+    assert empty['n_days'] == 0 and np.isnan(empty['ic_mean'])
 
 
 def test_return_metrics():
@@ -288,17 +328,23 @@ def test_return_metrics():
     assert V.sharpe_ratio(x) == pytest.approx(x.mean() / x.std(ddof=1))
     assert V.sharpe_ratio(x, 252) == pytest.approx(x.mean() / x.std(ddof=1) * np.sqrt(252))
     s = V.sharpe_stats(x)
-    assert s["n_obs"] == 500 and 2.5 < s["kurt"] < 3.5 and abs(s["skew"]) < 0.5
+    assert s['n_obs'] == 500 and 2.5 < s['kurt'] < 3.5 and abs(s['skew']) < 0.5
 
 
 # --------------------------------------------------------------------- figures
 def test_figures_build():
     import plotly.graph_objects as go
+
     cv = CombinatorialPurgedCV(6, 2, horizon=3, embargo=2)
     m = np.random.default_rng(0).standard_normal((400, 10)) * 0.01
     r = pbo(m, 8)
     bins = V.reliability_bins(np.random.default_rng(0).random(100), np.arange(100) % 2)
-    figs = [figures.cpcv_diagram(cv, 60), figures.path_equity(m[:, :5]), figures.pbo_logit_histogram(r),
-            figures.degradation_scatter(r), figures.reliability_diagram(bins),
-            figures.dsr_vs_trials(0.1, 500, 0.002, range(1, 50))]
+    figs = [
+        figures.cpcv_diagram(cv, 60),
+        figures.path_equity(m[:, :5]),
+        figures.pbo_logit_histogram(r),
+        figures.degradation_scatter(r),
+        figures.reliability_diagram(bins),
+        figures.dsr_vs_trials(0.1, 500, 0.002, range(1, 50)),
+    ]
     assert all(isinstance(f, go.Figure) for f in figs)

@@ -20,8 +20,10 @@ COST_KEYS = ('fee', 'spread', 'impact', 'borrow')
 __all__ = ['COST_KEYS', 'compute_stats', 'BacktestResult', 'prepare_inputs', 'run_backtest']
 
 # %% ../nbs/06c_backtest.ipynb #161820f1
-def compute_stats(returns: pd.Series, turnover: pd.Series, costs: pd.DataFrame, periods_per_year: int = 252) -> dict:
-    "Sharpe, Sortino, CAGR, max drawdown, Calmar, hit rate, profit factor, annual turnover and total costs of daily returns."
+def compute_stats(
+    returns: pd.Series, turnover: pd.Series, costs: pd.DataFrame, periods_per_year: int = 252
+) -> dict:
+    """Sharpe, Sortino, CAGR, max drawdown, Calmar, hit rate, profit factor, annual turnover and total costs of daily returns."""
     r = np.asarray(returns, dtype=float)
     ann = np.sqrt(periods_per_year)
     sd = r.std(ddof=1) if len(r) > 1 else np.nan
@@ -34,16 +36,24 @@ def compute_stats(returns: pd.Series, turnover: pd.Series, costs: pd.DataFrame, 
     calmar = cagr / abs(mdd) if np.isfinite(mdd) and mdd < 0 else np.nan
     nz = r[r != 0]
     losses = -r[r < 0].sum()
-    return {'sharpe': float(sharpe), 'sortino': float(sortino), 'cagr': float(cagr), 'max_drawdown': mdd,
-            'calmar': float(calmar), 'hit_rate': float(np.mean(nz > 0)) if len(nz) else np.nan,
-            'profit_factor': float(r[r > 0].sum() / losses) if losses > 0 else np.nan,
-            'turnover': float(np.mean(turnover) * periods_per_year) if len(turnover) else np.nan,
-            'total_costs': float(np.asarray(costs, dtype=float).sum()), 'days': int(len(r))}
+    return {
+        'sharpe': float(sharpe),
+        'sortino': float(sortino),
+        'cagr': float(cagr),
+        'max_drawdown': mdd,
+        'calmar': float(calmar),
+        'hit_rate': float(np.mean(nz > 0)) if len(nz) else np.nan,
+        'profit_factor': float(r[r > 0].sum() / losses) if losses > 0 else np.nan,
+        'turnover': float(np.mean(turnover) * periods_per_year) if len(turnover) else np.nan,
+        'total_costs': float(np.asarray(costs, dtype=float).sum()),
+        'days': int(len(r)),
+    }
 
 # %% ../nbs/06c_backtest.ipynb #ab6d93e3
 @dataclass
 class BacktestResult:
-    "Daily outputs of `run_backtest`: returns, equity, executed weights, turnover, costs by component, exposures, stats."
+    """Daily outputs of `run_backtest`: returns, equity, executed weights, turnover, costs by component, exposures, stats."""
+
     returns: pd.Series
     equity: pd.Series
     weights: pd.DataFrame
@@ -55,26 +65,44 @@ class BacktestResult:
 
     def __repr__(self):
         s = self.stats
-        return (f'BacktestResult({len(self.returns)} days, {self.weights.shape[1]} symbols: Sharpe {s["sharpe"]:.2f}, '
-                f'CAGR {s["cagr"]:.2%}, max drawdown {s["max_drawdown"]:.2%}, turnover {s["turnover"]:.1f}/yr, costs {s["total_costs"]:.4f})')
+        return (
+            f'BacktestResult({len(self.returns)} days, {self.weights.shape[1]} symbols: Sharpe {s["sharpe"]:.2f}, '
+            f'CAGR {s["cagr"]:.2%}, max drawdown {s["max_drawdown"]:.2%}, turnover {s["turnover"]:.1f}/yr, costs {s["total_costs"]:.4f})'
+        )
 
-    def between(self, start=None, end=None) -> 'BacktestResult':
-        "The same backtest restricted to dates in [start, end], with its statistics recomputed on those dates."
-        sl = slice(pd.Timestamp(start) if start is not None else None, pd.Timestamp(end) if end is not None else None)
+    def between(self, start=None, end=None) -> BacktestResult:
+        """The same backtest restricted to dates in [start, end], with its statistics recomputed on those dates."""
+        sl = slice(
+            pd.Timestamp(start) if start is not None else None,
+            pd.Timestamp(end) if end is not None else None,
+        )
         r, c, t = self.returns.loc[sl], self.costs.loc[sl], self.turnover.loc[sl]
-        if r.empty: raise DataError(f'no backtest date between {start} and {end}')
+        if r.empty:
+            raise DataError(f'no backtest date between {start} and {end}')
         ppy = int(self.stats.get('periods_per_year', 252))
-        return BacktestResult(r, (1.0 + r).cumprod().rename('equity'), self.weights.loc[sl], t, c, self.exposures.loc[sl],
-                              self.gross_returns.loc[sl], compute_stats(r, t, c, ppy) | {'periods_per_year': ppy})
+        return BacktestResult(
+            r,
+            (1.0 + r).cumprod().rename('equity'),
+            self.weights.loc[sl],
+            t,
+            c,
+            self.exposures.loc[sl],
+            self.gross_returns.loc[sl],
+            compute_stats(r, t, c, ppy) | {'periods_per_year': ppy},
+        )
 
     def summary(self) -> pd.Series:
-        "The statistics as a readable Series."
+        """The statistics as a readable Series."""
         return pd.Series(self.stats, name='backtest')
 
     def tearsheet(self, path, title: str = 'trademl backtest') -> Path:
-        "Write quantstats' HTML tearsheet to `path`, offline (no benchmark is downloaded); written atomically."
+        """Write quantstats' HTML tearsheet to `path`, offline (no benchmark is downloaded); written atomically."""
         qs = require('quantstats', 'the tearsheet')
-        import logging; logging.getLogger('matplotlib.font_manager').setLevel(logging.ERROR)   # quantstats asks for Arial
+        import logging
+
+        logging.getLogger('matplotlib.font_manager').setLevel(
+            logging.ERROR
+        )  # quantstats asks for Arial
         r = self.returns.copy()
         r.index = pd.DatetimeIndex(r.index)
         path = Path(path)
@@ -83,81 +111,138 @@ class BacktestResult:
         return path
 
     def figures(self) -> dict:
-        "Plotly figures `equity`, `drawdown`, `exposures` and `costs` (cumulative, by component)."
+        """Plotly figures `equity`, `drawdown`, `exposures` and `costs` (cumulative, by component)."""
         go = require('plotly.graph_objects', 'the backtest figures')
         eq = self.equity
         dd = eq / np.maximum(eq.cummax(), 1.0) - 1.0
-        f_eq = go.Figure([go.Scatter(x=eq.index, y=eq.values, name='net of costs'),
-                          go.Scatter(x=eq.index, y=(1 + self.gross_returns).cumprod().values, name='before costs', line={'dash': 'dot'})])
+        f_eq = go.Figure(
+            [
+                go.Scatter(x=eq.index, y=eq.values, name='net of costs'),
+                go.Scatter(
+                    x=eq.index,
+                    y=(1 + self.gross_returns).cumprod().values,
+                    name='before costs',
+                    line={'dash': 'dot'},
+                ),
+            ]
+        )
         f_eq.update_layout(title='Equity (start = 1)')
         f_dd = go.Figure(go.Scatter(x=dd.index, y=dd.values, fill='tozeroy', name='drawdown'))
         f_dd.update_layout(title='Drawdown', yaxis_tickformat='.0%')
-        f_ex = go.Figure([go.Scatter(x=self.exposures.index, y=self.exposures[c], name=c) for c in self.exposures.columns])
+        f_ex = go.Figure(
+            [
+                go.Scatter(x=self.exposures.index, y=self.exposures[c], name=c)
+                for c in self.exposures.columns
+            ]
+        )
         f_ex.update_layout(title='Exposures (fraction of equity)')
         cum = self.costs.cumsum()
-        f_c = go.Figure([go.Scatter(x=cum.index, y=cum[c], name=c, stackgroup='c') for c in cum.columns])
+        f_c = go.Figure(
+            [go.Scatter(x=cum.index, y=cum[c], name=c, stackgroup='c') for c in cum.columns]
+        )
         f_c.update_layout(title='Cumulative costs (fraction of capital)')
         return {'equity': f_eq, 'drawdown': f_dd, 'exposures': f_ex, 'costs': f_c}
 
 # %% ../nbs/06c_backtest.ipynb #5b879af6
 def prepare_inputs(weights: pd.DataFrame, panel: pd.DataFrame) -> dict:
-    "The panel as `[T, N]` arrays (open, close, validity, causal ADV and volatility) and the targets aligned to its dates."
+    """The panel as `[T, N]` arrays (open, close, validity, causal ADV and volatility) and the targets aligned to its dates."""
     missing = [c for c in ('date', 'symbol', 'open', 'close', 'volume') if c not in panel.columns]
-    if missing: raise DataError(f'the panel lacks column(s) {missing}')
+    if missing:
+        raise DataError(f'the panel lacks column(s) {missing}')
     syms = pd.Index(pd.unique(panel['symbol']))
     unknown = [c for c in weights.columns if c not in syms]
-    if unknown: raise DataError(f'weights name symbol(s) not in the panel: {unknown}')
-    if weights.index.has_duplicates: raise DataError(f'weights have duplicate dates, e.g. {weights.index[weights.index.duplicated()][0]}')
+    if unknown:
+        raise DataError(f'weights name symbol(s) not in the panel: {unknown}')
+    if weights.index.has_duplicates:
+        raise DataError(
+            f'weights have duplicate dates, e.g. {weights.index[weights.index.duplicated()][0]}'
+        )
     wide = panel.pivot(index='date', columns='symbol')
     dates, symbols = wide.index, list(syms)
     op, cl, vo = (wide[c].reindex(columns=symbols) for c in ('open', 'close', 'volume'))
     widx = pd.DatetimeIndex(weights.index)
     bad = widx.difference(dates)
-    if len(bad): raise DataError(f'weights have {len(bad)} date(s) that are not in the panel, first {bad[0]:%Y-%m-%d}')
+    if len(bad):
+        raise DataError(
+            f'weights have {len(bad)} date(s) that are not in the panel, first {bad[0]:%Y-%m-%d}'
+        )
     w = weights.set_axis(widx).sort_index().reindex(columns=symbols)
     if not np.isfinite(w.fillna(0.0).to_numpy(dtype=float)).all():
         raise DataError('weights contain inf values')
     w = w.reindex(dates).ffill().fillna(0.0)
     adv, vol = causal_liquidity(cl, vo)
-    return {'dates': dates, 'symbols': symbols, 'open': op.to_numpy(float), 'close': cl.to_numpy(float),
-            'valid': (op.notna() & cl.notna()).to_numpy(), 'target': w.to_numpy(float),
-            'adv': adv.to_numpy(float), 'vol': vol.to_numpy(float)}
+    return {
+        'dates': dates,
+        'symbols': symbols,
+        'open': op.to_numpy(float),
+        'close': cl.to_numpy(float),
+        'valid': (op.notna() & cl.notna()).to_numpy(),
+        'target': w.to_numpy(float),
+        'adv': adv.to_numpy(float),
+        'vol': vol.to_numpy(float),
+    }
+
 
 def _ffill_rows(a: np.ndarray, mask: np.ndarray, init: float) -> np.ndarray:
-    "Forward-fill `a` down the rows keeping only cells where `mask`; `init` before the first."
+    """Forward-fill `a` down the rows keeping only cells where `mask`; `init` before the first."""
     T, N = a.shape
     idx = np.where(mask, np.arange(T)[:, None], -1)
     np.maximum.accumulate(idx, axis=0, out=idx)
     return np.where(idx >= 0, a[np.clip(idx, 0, None), np.arange(N)[None, :]], init)
 
-def run_backtest(weights: pd.DataFrame, panel: pd.DataFrame, costs: CostModel | None = None,
-                 execution: str = 'next_open', capital: float = 1e6) -> BacktestResult:
-    "Backtest daily target `weights` (date × symbol, decided at each close) on a long OHLCV `panel`; see the rules above."
-    if execution not in ('next_open', 'close'): raise ConfigError(f"execution: expected 'next_open' or 'close', got {execution!r}")
-    if not (np.isfinite(capital) and capital > 0): raise ConfigError(f'capital: must be > 0, got {capital!r}')
+
+def run_backtest(
+    weights: pd.DataFrame,
+    panel: pd.DataFrame,
+    costs: CostModel | None = None,
+    execution: str = 'next_open',
+    capital: float = 1e6,
+) -> BacktestResult:
+    """Backtest daily target `weights` (date × symbol, decided at each close) on a long OHLCV `panel`; see the rules above."""
+    if execution not in ('next_open', 'close'):
+        raise ConfigError(f"execution: expected 'next_open' or 'close', got {execution!r}")
+    if not (np.isfinite(capital) and capital > 0):
+        raise ConfigError(f'capital: must be > 0, got {capital!r}')
     d = prepare_inputs(weights, panel)
     T, N = d['target'].shape
     valid = d['valid']
-    c_eff = _ffill_rows(d['close'], valid, np.nan)                 # last valid close, carried over missing bars
+    c_eff = _ffill_rows(d['close'], valid, np.nan)  # last valid close, carried over missing bars
     c_prev = np.vstack([np.full((1, N), np.nan), c_eff[:-1]])
     o_eff = np.where(valid, d['open'], c_prev)
     with np.errstate(invalid='ignore', divide='ignore'):
-        r_cc, r_on, r_id = (np.nan_to_num(x) for x in (c_eff / c_prev - 1.0, o_eff / c_prev - 1.0, c_eff / o_eff - 1.0))
+        r_cc, r_on, r_id = (
+            np.nan_to_num(x)
+            for x in (c_eff / c_prev - 1.0, o_eff / c_prev - 1.0, c_eff / o_eff - 1.0)
+        )
     tgt = d['target'] if execution == 'close' else np.vstack([np.zeros((1, N)), d['target'][:-1]])
-    X = _ffill_rows(tgt, valid, 0.0)                               # executed: no trade on a missing bar
+    X = _ffill_rows(tgt, valid, 0.0)  # executed: no trade on a missing bar
     X_prev = np.vstack([np.zeros((1, N)), X[:-1]])
     trade = X - X_prev
-    if execution == 'close': gross, held = (X_prev * r_cc).sum(axis=1), X_prev
-    else: gross, held = (1 + (X_prev * r_on).sum(axis=1)) * (1 + (X * r_id).sum(axis=1)) - 1, X
-    cdict = (costs.costs(trade, held, d['adv'], d['vol'], capital, symbols=d['symbols']) if costs is not None
-             else {k: np.zeros((T, N)) for k in COST_KEYS})
+    if execution == 'close':
+        gross, held = (X_prev * r_cc).sum(axis=1), X_prev
+    else:
+        gross, held = (1 + (X_prev * r_on).sum(axis=1)) * (1 + (X * r_id).sum(axis=1)) - 1, X
+    cdict = (
+        costs.costs(trade, held, d['adv'], d['vol'], capital, symbols=d['symbols'])
+        if costs is not None
+        else {k: np.zeros((T, N)) for k in COST_KEYS}
+    )
     idx = d['dates']
     cost_day = pd.DataFrame({k: cdict[k].sum(axis=1) for k in COST_KEYS}, index=idx)
     ret = pd.Series(gross - cost_day.sum(axis=1).to_numpy(), index=idx, name='returns')
     turnover = pd.Series(0.5 * np.abs(trade).sum(axis=1), index=idx, name='turnover')
     longs, shorts = np.clip(held, 0, None).sum(1), np.clip(held, None, 0).sum(1)
-    exposures = pd.DataFrame({'gross': longs - shorts, 'net': longs + shorts, 'long': longs, 'short': shorts}, index=idx)
+    exposures = pd.DataFrame(
+        {'gross': longs - shorts, 'net': longs + shorts, 'long': longs, 'short': shorts}, index=idx
+    )
     ppy = costs.periods_per_year if costs is not None else 252
-    return BacktestResult(ret, (1.0 + ret).cumprod().rename('equity'), pd.DataFrame(X, index=idx, columns=d['symbols']),
-                          turnover, cost_day, exposures, pd.Series(gross, index=idx, name='gross_returns'),
-                          compute_stats(ret, turnover, cost_day, ppy) | {'periods_per_year': ppy})
+    return BacktestResult(
+        ret,
+        (1.0 + ret).cumprod().rename('equity'),
+        pd.DataFrame(X, index=idx, columns=d['symbols']),
+        turnover,
+        cost_day,
+        exposures,
+        pd.Series(gross, index=idx, name='gross_returns'),
+        compute_stats(ret, turnover, cost_day, ppy) | {'periods_per_year': ppy},
+    )

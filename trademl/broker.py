@@ -12,21 +12,25 @@ from .core import TrademlError
 
 
 class BrokerError(TrademlError):
-    "The broker refused or failed a request; the message says which request and why (never contains secrets)."
+    """The broker refused or failed a request; the message says which request and why (never contains secrets)."""
 
 
 class DuplicateOrderError(BrokerError):
-    "An order with this client_order_id already exists at the broker (Alpaca: 'client_order_id must be unique')."
+    """An order with this client_order_id already exists at the broker (Alpaca: 'client_order_id must be unique')."""
+
     def __init__(self, client_order_id: str, message: str = ''):
-        super().__init__(message or f'an order with client_order_id {client_order_id!r} already exists')
+        super().__init__(
+            message or f'an order with client_order_id {client_order_id!r} already exists'
+        )
         self.client_order_id = client_order_id
 
 
 @dataclass
 class Account:
-    "Cash, equity (cash + positions at their last price) and buying power of an account."
+    """Cash, equity (cash + positions at their last price) and buying power of an account."""
+
     cash: float
-    equity: float               # cash + market value of positions
+    equity: float  # cash + market value of positions
     buying_power: float
     currency: str = 'USD'
     status: str = 'ACTIVE'
@@ -34,53 +38,60 @@ class Account:
 
 @dataclass
 class Position:
-    "A position: signed quantity (negative = short), average entry price, market value."
+    """A position: signed quantity (negative = short), average entry price, market value."""
+
     symbol: str
-    qty: float                  # signed: negative = short
+    qty: float  # signed: negative = short
     avg_entry_price: float
-    market_value: float         # qty * last price known to the broker
+    market_value: float  # qty * last price known to the broker
 
 
 @dataclass
 class OrderRequest:
-    "A market order to send: symbol, quantity > 0, side, and the deterministic client_order_id."
+    """A market order to send: symbol, quantity > 0, side, and the deterministic client_order_id."""
+
     symbol: str
-    qty: float                  # > 0 (whole shares unless fractional is enabled)
-    side: str                   # 'buy' | 'sell'
-    client_order_id: str        # deterministic, <= 48 characters
+    qty: float  # > 0 (whole shares unless fractional is enabled)
+    side: str  # 'buy' | 'sell'
+    client_order_id: str  # deterministic, <= 48 characters
     type: str = 'market'
     time_in_force: str = 'day'
 
 
 @dataclass
 class Order:
-    "An order as the broker reports it."
-    id: str                     # broker's id
+    """An order as the broker reports it."""
+
+    id: str  # broker's id
     client_order_id: str
     symbol: str
     qty: float
-    side: str                   # 'buy' | 'sell'
-    status: str                 # 'new' | 'accepted' | 'partially_filled' | 'filled' | 'canceled' | 'rejected' | 'expired'
+    side: str  # 'buy' | 'sell'
+    status: str  # 'new' | 'accepted' | 'partially_filled' | 'filled' | 'canceled' | 'rejected' | 'expired'
     filled_qty: float = 0.0
     filled_avg_price: float | None = None
-    submitted_at: str | None = None   # ISO timestamp
+    submitted_at: str | None = None  # ISO timestamp
     type: str = 'market'
 
     @property
     def is_open(self) -> bool:
-        "Still waiting to be filled (or partly filled)."
+        """Still waiting to be filled (or partly filled)."""
         return self.status in ('new', 'accepted', 'partially_filled', 'pending_new')
 
 
 @runtime_checkable
 class Broker(Protocol):
-    "What trademl.live needs from a broker."
+    """What trademl.live needs from a broker."""
+
     name: str
+
     def account(self) -> Account: ...
     def positions(self) -> dict[str, Position]: ...
-    def submit(self, request: OrderRequest) -> Order: ...        # raises DuplicateOrderError on a reused client_order_id
+    def submit(
+        self, request: OrderRequest
+    ) -> Order: ...  # raises DuplicateOrderError on a reused client_order_id
     def cancel(self, order_id: str) -> None: ...
-    def orders(self, status: str = 'open') -> list[Order]: ...   # 'open' | 'closed' | 'all'
+    def orders(self, status: str = 'open') -> list[Order]: ...  # 'open' | 'closed' | 'all'
     def order_by_client_id(self, client_order_id: str) -> Order | None: ...
 
 # %% auto #0
@@ -94,10 +105,11 @@ import numbers
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 from uuid import UUID
 
 from .core import get_logger, require
@@ -110,12 +122,12 @@ _EPS = 1e-9
 
 
 def _now() -> str:
-    "The current UTC time as an ISO timestamp with microseconds."
-    return datetime.now(timezone.utc).isoformat(timespec='microseconds')
+    """The current UTC time as an ISO timestamp with microseconds."""
+    return datetime.now(UTC).isoformat(timespec='microseconds')
 
 
 def check_request(req: OrderRequest) -> None:
-    "Raise `BrokerError` naming the first bad field of an order request."
+    """Raise `BrokerError` naming the first bad field of an order request."""
     q = req.qty
     if isinstance(q, bool) or not isinstance(q, numbers.Real) or not math.isfinite(q) or q <= 0:
         raise BrokerError(f'order qty: must be a finite number > 0, got {q!r}')
@@ -125,52 +137,65 @@ def check_request(req: OrderRequest) -> None:
         raise BrokerError(f'order symbol: must be a non-empty string, got {req.symbol!r}')
     cid = req.client_order_id
     if not isinstance(cid, str) or not cid or len(cid) > 48:
-        raise BrokerError(f'order client_order_id: must be a string of 1 to 48 characters, got {cid!r}')
+        raise BrokerError(
+            f'order client_order_id: must be a string of 1 to 48 characters, got {cid!r}'
+        )
     if req.type != 'market':
         raise BrokerError(f"order type: only 'market' orders are supported, got {req.type!r}")
 
 
 def _check_query(status: str) -> None:
-    "Raise `BrokerError` unless `status` is a valid orders query."
+    """Raise `BrokerError` unless `status` is a valid orders query."""
     if status not in ORDER_QUERIES:
         raise BrokerError(f'orders status: must be one of {ORDER_QUERIES}, got {status!r}')
 
 
 def _trade_cost(costs: Any, symbol: str, notional: float) -> float:
-    "Fee plus half-spread on `notional`, from a `CostModel`-like object (None: no cost)."
-    if costs is None: return 0.0
+    """Fee plus half-spread on `notional`, from a `CostModel`-like object (None: no cost)."""
+    if costs is None:
+        return 0.0
     hs = getattr(costs, 'half_spread_bps', 0.0)
-    if isinstance(hs, Mapping): hs = hs.get(symbol, getattr(costs, 'default_half_spread_bps', 0.0))
+    if isinstance(hs, Mapping):
+        hs = hs.get(symbol, getattr(costs, 'default_half_spread_bps', 0.0))
     return abs(notional) * (float(getattr(costs, 'fee_bps', 0.0)) + float(hs)) / 1e4
 
 
 def _apply_fill(qty: float, avg: float, dq: float, price: float) -> tuple[float, float]:
-    "New (qty, avg_entry_price) after trading signed `dq` at `price`; the average resets on open, flip or close."
+    """New (qty, avg_entry_price) after trading signed `dq` at `price`; the average resets on open, flip or close."""
     new = qty + dq
-    if abs(new) < _EPS: return 0.0, 0.0
-    if abs(qty) < _EPS or (qty > 0) != (new > 0): return new, price      # opened or flipped
-    if (qty > 0) == (dq > 0): return new, (qty * avg + dq * price) / new  # added to the position
-    return new, avg                                                       # reduced it
+    if abs(new) < _EPS:
+        return 0.0, 0.0
+    if abs(qty) < _EPS or (qty > 0) != (new > 0):
+        return new, price  # opened or flipped
+    if (qty > 0) == (dq > 0):
+        return new, (qty * avg + dq * price) / new  # added to the position
+    return new, avg  # reduced it
 
 
 def _bar_rows(bars: Any) -> dict[str, dict]:
-    "A `{symbol: {'open', 'close', ...}}` mapping from a mapping or a DataFrame indexed by symbol."
-    if hasattr(bars, 'to_dict') and hasattr(bars, 'columns'): return bars.to_dict('index')
+    """A `{symbol: {'open', 'close', ...}}` mapping from a mapping or a DataFrame indexed by symbol."""
+    if hasattr(bars, 'to_dict') and hasattr(bars, 'columns'):
+        return bars.to_dict('index')
     return {s: dict(b) for s, b in bars.items()}
 
 
 def _price(bar: Mapping | None, key: str) -> float | None:
-    "`bar[key]` as a float if finite and positive, else None."
-    try: x = float(bar[key]) if bar is not None else math.nan
-    except (KeyError, TypeError, ValueError): return None
+    """`bar[key]` as a float if finite and positive, else None."""
+    try:
+        x = float(bar[key]) if bar is not None else math.nan
+    except (KeyError, TypeError, ValueError):
+        return None
     return x if math.isfinite(x) and x > 0 else None
 
 
 def _as_date(date: Any) -> str:
-    "An ISO date string ('YYYY-MM-DD') from a date, datetime, Timestamp or string."
+    """An ISO date string ('YYYY-MM-DD') from a date, datetime, Timestamp or string."""
     import pandas as pd
-    try: return pd.Timestamp(date).date().isoformat()
-    except (TypeError, ValueError) as e: raise BrokerError(f'fill_pending date: cannot read {date!r} as a date') from e
+
+    try:
+        return pd.Timestamp(date).date().isoformat()
+    except (TypeError, ValueError) as e:
+        raise BrokerError(f'fill_pending date: cannot read {date!r} as a date') from e
 
 
 _SCHEMA = """
@@ -184,35 +209,43 @@ CREATE TABLE IF NOT EXISTS orders(id TEXT PRIMARY KEY, client_order_id TEXT NOT 
 CREATE TABLE IF NOT EXISTS fills(order_id TEXT PRIMARY KEY REFERENCES orders(id), date TEXT NOT NULL,
     symbol TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL, cost REAL NOT NULL);
 """
-_ORDER_COLS = 'id, client_order_id, symbol, qty, side, status, filled_qty, filled_avg_price, submitted_at'
+_ORDER_COLS = (
+    'id, client_order_id, symbol, qty, side, status, filled_qty, filled_avg_price, submitted_at'
+)
 
 # %% ../nbs/07_broker.ipynb #3268ca56
 class SimBroker:
-    "A simulated broker whose whole state (cash, positions, orders, fills) lives in one SQLite file."
+    """A simulated broker whose whole state (cash, positions, orders, fills) lives in one SQLite file."""
 
-    def __init__(self, path: str | Path, cash: float = 100_000.0, costs: Any = None, name: str = 'sim'):
-        "Open or create the broker at `path`; `cash` only seeds a new file, an existing one keeps its own."
+    def __init__(
+        self, path: str | Path, cash: float = 100_000.0, costs: Any = None, name: str = 'sim'
+    ):
+        """Open or create the broker at `path`; `cash` only seeds a new file, an existing one keeps its own."""
         self.path, self.costs, self.name = Path(path), costs, name
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(self.path), timeout=30.0)
         self._conn.execute('PRAGMA journal_mode=WAL')
         with self._tx() as c:
-            for stmt in filter(str.strip, _SCHEMA.split(';')): c.execute(stmt)
+            for stmt in filter(str.strip, _SCHEMA.split(';')):
+                c.execute(stmt)
             c.execute("INSERT OR IGNORE INTO meta VALUES ('cash', ?)", (repr(float(cash)),))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        "One atomic write transaction (BEGIN IMMEDIATE; commit on success, roll back on error)."
+        """One atomic write transaction (BEGIN IMMEDIATE; commit on success, roll back on error)."""
         with self._conn:
             self._conn.execute('BEGIN IMMEDIATE')
             yield self._conn
 
     def close(self) -> None:
-        "Close the database connection."
+        """Close the database connection."""
         self._conn.close()
 
-    def __enter__(self) -> SimBroker: return self
-    def __exit__(self, *exc: Any) -> None: self.close()
+    def __enter__(self) -> SimBroker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def _meta(self, key: str, default: str | None = None) -> str | None:
         row = self._conn.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()
@@ -220,12 +253,12 @@ class SimBroker:
 
     @property
     def cash(self) -> float:
-        "Cash held."
+        """Cash held."""
         return float(self._meta('cash', '0'))
 
     @property
     def last_bar_date(self) -> str | None:
-        "The date of the last bar given to `fill_pending` (ISO), or None."
+        """The date of the last bar given to `fill_pending` (ISO), or None."""
         return self._meta('last_bar_date')
 
     def __repr__(self) -> str:
@@ -233,105 +266,152 @@ class SimBroker:
         return f'SimBroker(path={str(self.path)!r}, cash={self.cash:.2f}, positions={n})'
 
     def account(self) -> Account:
-        "Cash, and equity = cash + positions marked at their last price."
-        value = self._conn.execute('SELECT COALESCE(SUM(qty * last_price), 0) FROM positions').fetchone()[0]
+        """Cash, and equity = cash + positions marked at their last price."""
+        value = self._conn.execute(
+            'SELECT COALESCE(SUM(qty * last_price), 0) FROM positions'
+        ).fetchone()[0]
         cash = self.cash
         return Account(cash=cash, equity=cash + value, buying_power=cash)
 
     def positions(self) -> dict[str, Position]:
-        "Open positions by symbol (signed qty)."
-        rows = self._conn.execute('SELECT symbol, qty, avg_entry_price, last_price FROM positions ORDER BY symbol')
+        """Open positions by symbol (signed qty)."""
+        rows = self._conn.execute(
+            'SELECT symbol, qty, avg_entry_price, last_price FROM positions ORDER BY symbol'
+        )
         return {s: Position(s, q, a, q * p) for s, q, a, p in rows if abs(q) >= _EPS}
 
     def orders(self, status: str = 'open') -> list[Order]:
-        "Orders that are 'open', 'closed' or 'all', by submission time then id."
+        """Orders that are 'open', 'closed' or 'all', by submission time then id."""
         _check_query(status)
         marks = ','.join('?' * len(OPEN_STATUSES))
-        where = {'open': f'WHERE status IN ({marks})', 'closed': f'WHERE status NOT IN ({marks})', 'all': ''}[status]
+        where = {
+            'open': f'WHERE status IN ({marks})',
+            'closed': f'WHERE status NOT IN ({marks})',
+            'all': '',
+        }[status]
         args = OPEN_STATUSES if where else ()
-        rows = self._conn.execute(f'SELECT {_ORDER_COLS} FROM orders {where} ORDER BY submitted_at, id', args)
+        rows = self._conn.execute(
+            f'SELECT {_ORDER_COLS} FROM orders {where} ORDER BY submitted_at, id', args
+        )
         return [Order(*r) for r in rows]
 
     def order_by_client_id(self, client_order_id: str) -> Order | None:
-        "The order with this client_order_id, or None."
-        row = self._conn.execute(f'SELECT {_ORDER_COLS} FROM orders WHERE client_order_id = ?',
-                                 (client_order_id,)).fetchone()
+        """The order with this client_order_id, or None."""
+        row = self._conn.execute(
+            f'SELECT {_ORDER_COLS} FROM orders WHERE client_order_id = ?', (client_order_id,)
+        ).fetchone()
         return Order(*row) if row else None
 
     def submit(self, request: OrderRequest) -> Order:
-        "Accept a market order, to be filled at the open of the next bar; a reused client_order_id raises."
+        """Accept a market order, to be filled at the open of the next bar; a reused client_order_id raises."""
         check_request(request)
         cid = request.client_order_id
         oid = 'sim-' + hashlib.sha1(cid.encode()).hexdigest()[:16]
         try:
             with self._tx() as c:
-                c.execute('INSERT INTO orders(id, client_order_id, symbol, qty, side, status, submitted_at, after_bar) '
-                          "VALUES (?, ?, ?, ?, ?, 'accepted', ?, COALESCE((SELECT value FROM meta WHERE key = "
-                          "'last_bar_date'), ''))", (oid, cid, request.symbol, float(request.qty), request.side, _now()))
+                c.execute(
+                    'INSERT INTO orders(id, client_order_id, symbol, qty, side, status, submitted_at, after_bar) '
+                    "VALUES (?, ?, ?, ?, ?, 'accepted', ?, COALESCE((SELECT value FROM meta WHERE key = "
+                    "'last_bar_date'), ''))",
+                    (oid, cid, request.symbol, float(request.qty), request.side, _now()),
+                )
         except sqlite3.IntegrityError:
             raise DuplicateOrderError(cid) from None
         log.debug('sim: accepted %s %s %s (%s)', request.side, request.qty, request.symbol, cid)
         return self.order_by_client_id(cid)
 
     def cancel(self, order_id: str) -> None:
-        "Cancel an open order; unknown ids and orders no longer open raise `BrokerError`."
+        """Cancel an open order; unknown ids and orders no longer open raise `BrokerError`."""
         with self._tx() as c:
             row = c.execute('SELECT status FROM orders WHERE id = ?', (order_id,)).fetchone()
-            if row is None: raise BrokerError(f'cancel: no order with id {order_id!r}')
+            if row is None:
+                raise BrokerError(f'cancel: no order with id {order_id!r}')
             if row[0] not in OPEN_STATUSES:
-                raise BrokerError(f'cancel: order {order_id!r} is {row[0]}; only open orders can be canceled')
+                raise BrokerError(
+                    f'cancel: order {order_id!r} is {row[0]}; only open orders can be canceled'
+                )
             c.execute("UPDATE orders SET status = 'canceled' WHERE id = ?", (order_id,))
 
     def cancel_all(self) -> int:
-        "Cancel every open order; return how many were canceled."
+        """Cancel every open order; return how many were canceled."""
         with self._tx() as c:
             marks = ','.join('?' * len(OPEN_STATUSES))
-            return c.execute(f"UPDATE orders SET status = 'canceled' WHERE status IN ({marks})", OPEN_STATUSES).rowcount
+            return c.execute(
+                f"UPDATE orders SET status = 'canceled' WHERE status IN ({marks})", OPEN_STATUSES
+            ).rowcount
 
     def mark(self, prices: Mapping[str, float]) -> None:
-        "Mark positions to `prices` (symbols missing or with a bad price keep their last price)."
-        with self._tx() as c: self._mark(c, {s: {'close': p} for s, p in prices.items()})
+        """Mark positions to `prices` (symbols missing or with a bad price keep their last price)."""
+        with self._tx() as c:
+            self._mark(c, {s: {'close': p} for s, p in prices.items()})
 
     @staticmethod
     def _mark(c: sqlite3.Connection, bars: Mapping[str, Mapping]) -> None:
         for sym, bar in bars.items():
             px = _price(bar, 'close')
-            if px is not None: c.execute('UPDATE positions SET last_price = ? WHERE symbol = ?', (px, sym))
+            if px is not None:
+                c.execute('UPDATE positions SET last_price = ? WHERE symbol = ?', (px, sym))
 
     def fill_pending(self, bars: Any, date: Any) -> list[Order]:
-        "Fill open orders at the open of the bar of `date`, charge costs, mark positions to the close."
+        """Fill open orders at the open of the bar of `date`, charge costs, mark positions to the close."""
         day, rows, filled = _as_date(date), _bar_rows(bars), []
         with self._tx() as c:
             last = self.last_bar_date
             if last is not None and day < last:
                 raise BrokerError(f'fill_pending: date {day} is before the last bar date {last}')
             marks = ','.join('?' * len(OPEN_STATUSES))
-            pending = c.execute(f'SELECT id, symbol, qty, side FROM orders WHERE status IN ({marks}) '
-                                'AND after_bar < ? ORDER BY submitted_at, id', (*OPEN_STATUSES, day)).fetchall()
+            pending = c.execute(
+                f'SELECT id, symbol, qty, side FROM orders WHERE status IN ({marks}) '
+                'AND after_bar < ? ORDER BY submitted_at, id',
+                (*OPEN_STATUSES, day),
+            ).fetchall()
             for oid, sym, qty, side in pending:
                 px = _price(rows.get(sym), 'open')
-                if px is None: continue
+                if px is None:
+                    continue
                 self._fill(c, oid, sym, qty if side == 'buy' else -qty, px, day)
                 filled.append(oid)
             self._mark(c, rows)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('last_bar_date', ?)", (day,))
-        if filled: log.debug('sim: filled %d orders at the open of %s', len(filled), day)
-        return [Order(*self._conn.execute(f'SELECT {_ORDER_COLS} FROM orders WHERE id = ?', (i,)).fetchone())
-                for i in filled]
+        if filled:
+            log.debug('sim: filled %d orders at the open of %s', len(filled), day)
+        return [
+            Order(
+                *self._conn.execute(
+                    f'SELECT {_ORDER_COLS} FROM orders WHERE id = ?', (i,)
+                ).fetchone()
+            )
+            for i in filled
+        ]
 
-    def _fill(self, c: sqlite3.Connection, oid: str, sym: str, dq: float, px: float, day: str) -> None:
-        "Fill one order completely (signed `dq` at `px`) inside the transaction `c`."
+    def _fill(
+        self, c: sqlite3.Connection, oid: str, sym: str, dq: float, px: float, day: str
+    ) -> None:
+        """Fill one order completely (signed `dq` at `px`) inside the transaction `c`."""
         cost = _trade_cost(self.costs, sym, dq * px)
-        cash = float(c.execute("SELECT value FROM meta WHERE key = 'cash'").fetchone()[0]) - dq * px - cost
+        cash = (
+            float(c.execute("SELECT value FROM meta WHERE key = 'cash'").fetchone()[0])
+            - dq * px
+            - cost
+        )
         c.execute("UPDATE meta SET value = ? WHERE key = 'cash'", (repr(cash),))
-        row = c.execute('SELECT qty, avg_entry_price FROM positions WHERE symbol = ?', (sym,)).fetchone()
+        row = c.execute(
+            'SELECT qty, avg_entry_price FROM positions WHERE symbol = ?', (sym,)
+        ).fetchone()
         qty, avg = _apply_fill(*(row or (0.0, 0.0)), dq, px)
-        if abs(qty) < _EPS: c.execute('DELETE FROM positions WHERE symbol = ?', (sym,))
-        else: c.execute('INSERT INTO positions VALUES (?, ?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET qty = '
-                        'excluded.qty, avg_entry_price = excluded.avg_entry_price, last_price = excluded.last_price',
-                        (sym, qty, avg, px))
-        c.execute("UPDATE orders SET status = 'filled', filled_qty = qty, filled_avg_price = ?, filled_at = ?, "
-                  'cost = ? WHERE id = ?', (px, day, cost, oid))
+        if abs(qty) < _EPS:
+            c.execute('DELETE FROM positions WHERE symbol = ?', (sym,))
+        else:
+            c.execute(
+                'INSERT INTO positions VALUES (?, ?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET qty = '
+                'excluded.qty, avg_entry_price = excluded.avg_entry_price, last_price = excluded.last_price',
+                (sym, qty, avg, px),
+            )
+        c.execute(
+            "UPDATE orders SET status = 'filled', filled_qty = qty, filled_avg_price = ?, filled_at = ?, "
+            'cost = ? WHERE id = ?',
+            (px, day, cost, oid),
+        )
         c.execute('INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?)', (oid, day, sym, dq, px, cost))
 
 # %% ../nbs/07_broker.ipynb #ebf488aa
@@ -340,157 +420,242 @@ _TRANSIENT = (500, 502, 503)
 
 
 def _load_keys(env_file: str | Path | None) -> tuple[str, str]:
-    "The Alpaca key and secret from the environment, else from `env_file` (not copied into os.environ)."
+    """The Alpaca key and secret from the environment, else from `env_file` (not copied into os.environ)."""
     from dotenv import dotenv_values
+
     found = {k: os.environ.get(k) for k in KEY_VARS}
     if not all(found.values()) and env_file and Path(env_file).is_file():
         file = dotenv_values(env_file)
         found = {k: found[k] or file.get(k) for k in KEY_VARS}
     missing = [k for k in KEY_VARS if not found[k]]
     if missing:
-        raise BrokerError(f'Alpaca credentials missing: set {" and ".join(missing)} in the environment '
-                          f'or in the file {str(env_file)!r}')
+        raise BrokerError(
+            f'Alpaca credentials missing: set {" and ".join(missing)} in the environment '
+            f'or in the file {str(env_file)!r}'
+        )
     return found[KEY_VARS[0]], found[KEY_VARS[1]]
 
 
 def _f(x: Any, default: float = 0.0) -> float:
-    "A float from Alpaca's string numbers (None or '' -> default)."
+    """A float from Alpaca's string numbers (None or '' -> default)."""
     return default if x is None or x == '' else float(x)
 
 
 def _order_from(d: Mapping) -> Order:
-    "A shared `Order` from an Alpaca order dict."
+    """A shared `Order` from an Alpaca order dict."""
     px = d.get('filled_avg_price')
-    return Order(id=str(d['id']), client_order_id=str(d['client_order_id']), symbol=str(d.get('symbol') or ''),
-                 qty=_f(d.get('qty')), side=str(d.get('side') or ''), status=str(d['status']),
-                 filled_qty=_f(d.get('filled_qty')), filled_avg_price=None if px in (None, '') else float(px),
-                 submitted_at=d.get('submitted_at'), type=str(d.get('type') or d.get('order_type') or 'market'))
+    return Order(
+        id=str(d['id']),
+        client_order_id=str(d['client_order_id']),
+        symbol=str(d.get('symbol') or ''),
+        qty=_f(d.get('qty')),
+        side=str(d.get('side') or ''),
+        status=str(d['status']),
+        filled_qty=_f(d.get('filled_qty')),
+        filled_avg_price=None if px in (None, '') else float(px),
+        submitted_at=d.get('submitted_at'),
+        type=str(d.get('type') or d.get('order_type') or 'market'),
+    )
 
 
 def _position_from(d: Mapping) -> Position:
-    "A shared `Position` from an Alpaca position dict (qty negative for side 'short')."
+    """A shared `Position` from an Alpaca position dict (qty negative for side 'short')."""
     qty = abs(_f(d.get('qty'))) * (-1.0 if d.get('side') == 'short' else 1.0)
     mv = d.get('market_value')
-    return Position(symbol=str(d['symbol']), qty=qty, avg_entry_price=_f(d.get('avg_entry_price')),
-                    market_value=_f(mv) if mv not in (None, '') else qty * _f(d.get('current_price')))
+    return Position(
+        symbol=str(d['symbol']),
+        qty=qty,
+        avg_entry_price=_f(d.get('avg_entry_price')),
+        market_value=_f(mv) if mv not in (None, '') else qty * _f(d.get('current_price')),
+    )
 
 # %% ../nbs/07_broker.ipynb #fc8385d1
 class AlpacaBroker:
-    "Alpaca through alpaca-py's `TradingClient`: paper unless `live=True` and TRADEML_ALLOW_LIVE=1."
+    """Alpaca through alpaca-py's `TradingClient`: paper unless `live=True` and TRADEML_ALLOW_LIVE=1."""
 
-    def __init__(self, paper: bool = True, url_override: str | None = None, live: bool = False,
-                 env_file: str | Path | None = '.env', retries: int = 3, retry_wait: float = 1.0, name: str = 'alpaca'):
-        "Connect with keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY (environment first, then `env_file`)."
-        require('alpaca', 'AlpacaBroker'); require('dotenv', 'AlpacaBroker')
+    def __init__(
+        self,
+        paper: bool = True,
+        url_override: str | None = None,
+        live: bool = False,
+        env_file: str | Path | None = '.env',
+        retries: int = 3,
+        retry_wait: float = 1.0,
+        name: str = 'alpaca',
+    ):
+        """Connect with keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY (environment first, then `env_file`)."""
+        require('alpaca', 'AlpacaBroker')
+        require('dotenv', 'AlpacaBroker')
         from alpaca.common.enums import BaseURL
         from alpaca.trading.client import TradingClient
+
         if live and os.environ.get('TRADEML_ALLOW_LIVE') != '1':
-            raise BrokerError('live trading refused: it needs both live=True and the environment variable '
-                              'TRADEML_ALLOW_LIVE=1')
+            raise BrokerError(
+                'live trading refused: it needs both live=True and the environment variable '
+                'TRADEML_ALLOW_LIVE=1'
+            )
         if not live and not paper:
-            raise BrokerError('paper=False: to trade live pass live=True (and set TRADEML_ALLOW_LIVE=1)')
+            raise BrokerError(
+                'paper=False: to trade live pass live=True (and set TRADEML_ALLOW_LIVE=1)'
+            )
         self.paper, self.name = not live, name
         self.retries, self.retry_wait = max(int(retries), 0), float(retry_wait)
-        self.url = url_override or (BaseURL.TRADING_PAPER if self.paper else BaseURL.TRADING_LIVE).value
+        self.url = (
+            url_override or (BaseURL.TRADING_PAPER if self.paper else BaseURL.TRADING_LIVE).value
+        )
         key, secret = _load_keys(env_file)
-        self._client = TradingClient(api_key=key, secret_key=secret, paper=self.paper, raw_data=True,
-                                     url_override=url_override)
-        if (getattr(self._client, '_api_key', None), getattr(self._client, '_secret_key', None)) != (key, secret):
-            raise BrokerError('alpaca-py internals changed: cannot find the keys to scrub them from error messages')
+        self._client = TradingClient(
+            api_key=key,
+            secret_key=secret,
+            paper=self.paper,
+            raw_data=True,
+            url_override=url_override,
+        )
+        if (
+            getattr(self._client, '_api_key', None),
+            getattr(self._client, '_secret_key', None),
+        ) != (key, secret):
+            raise BrokerError(
+                'alpaca-py internals changed: cannot find the keys to scrub them from error messages'
+            )
 
     def __repr__(self) -> str:
-        return f"AlpacaBroker({'paper' if self.paper else 'LIVE'}, url={self.url!r})"
+        return f'AlpacaBroker({"paper" if self.paper else "LIVE"}, url={self.url!r})'
 
     __str__ = __repr__
 
     def _scrub(self, text: str) -> str:
-        "`text` with the key and the secret replaced by '***'."
-        for s in (getattr(self._client, '_api_key', None), getattr(self._client, '_secret_key', None)):
-            if s: text = text.replace(s, '***')
+        """`text` with the key and the secret replaced by '***'."""
+        for s in (
+            getattr(self._client, '_api_key', None),
+            getattr(self._client, '_secret_key', None),
+        ):
+            if s:
+                text = text.replace(s, '***')
         return text
 
     def _error(self, what: str, e: Exception, cid: str | None = None) -> BrokerError:
-        "A scrubbed `BrokerError` (or `DuplicateOrderError` for a submit) from an alpaca-py or requests error."
+        """A scrubbed `BrokerError` (or `DuplicateOrderError` for a submit) from an alpaca-py or requests error."""
         status = getattr(e, 'status_code', None)
-        try: msg = str(e.message)                        # APIError parses the JSON body on access
-        except Exception: msg = str(e)[:500]
+        try:
+            msg = str(e.message)  # APIError parses the JSON body on access
+        except Exception:
+            msg = str(e)[:500]
         msg = self._scrub(msg)
-        if cid is not None and _DUPLICATE in msg: return DuplicateOrderError(cid, f'{what}: {msg}')
-        if status is None: return BrokerError(f'{what}: {type(e).__name__}: {msg}')
+        if cid is not None and _DUPLICATE in msg:
+            return DuplicateOrderError(cid, f'{what}: {msg}')
+        if status is None:
+            return BrokerError(f'{what}: {type(e).__name__}: {msg}')
         return BrokerError(f'{what}: HTTP {status}: {msg}')
 
-    def _call(self, what: str, fn: Callable, *args: Any, cid: str | None = None, none_on_404: bool = False) -> Any:
-        "Call the client, retrying HTTP 500/502/503 and connection errors; raise scrubbed `BrokerError`s."
+    def _call(
+        self, what: str, fn: Callable, *args: Any, cid: str | None = None, none_on_404: bool = False
+    ) -> Any:
+        """Call the client, retrying HTTP 500/502/503 and connection errors; raise scrubbed `BrokerError`s."""
         import requests
         from alpaca.common.exceptions import APIError
+
         err: BrokerError | None = None
         for attempt in range(self.retries + 1):
             try:
                 return fn(*args)
             except APIError as e:
-                if none_on_404 and e.status_code == 404: return None
+                if none_on_404 and e.status_code == 404:
+                    return None
                 transient, err = e.status_code in _TRANSIENT, self._error(what, e, cid)
-            except requests.RequestException as e:        # connection errors and timeouts are transient
+            except requests.RequestException as e:  # connection errors and timeouts are transient
                 transient = isinstance(e, (requests.ConnectionError, requests.Timeout))
                 err = self._error(what, e, cid)
-            if not transient or attempt == self.retries: break
+            if not transient or attempt == self.retries:
+                break
             log.warning('%s failed (%s); retry %d of %d', what, err, attempt + 1, self.retries)
             time.sleep(self.retry_wait)
-        raise err                                         # raised here, outside `except`: no alpaca context attached
+        raise err  # raised here, outside `except`: no alpaca context attached
 
     def account(self) -> Account:
-        "Cash, equity and buying power of the Alpaca account."
+        """Cash, equity and buying power of the Alpaca account."""
         d = self._call('account', self._client.get_account)
-        return Account(cash=_f(d.get('cash')), equity=_f(d.get('equity') or d.get('portfolio_value')),
-                       buying_power=_f(d.get('buying_power')), currency=str(d.get('currency') or 'USD'),
-                       status=str(d.get('status') or ''))
+        return Account(
+            cash=_f(d.get('cash')),
+            equity=_f(d.get('equity') or d.get('portfolio_value')),
+            buying_power=_f(d.get('buying_power')),
+            currency=str(d.get('currency') or 'USD'),
+            status=str(d.get('status') or ''),
+        )
 
     def positions(self) -> dict[str, Position]:
-        "Open positions by symbol (signed qty)."
-        return {p.symbol: p for p in map(_position_from, self._call('positions', self._client.get_all_positions))}
+        """Open positions by symbol (signed qty)."""
+        return {
+            p.symbol: p
+            for p in map(_position_from, self._call('positions', self._client.get_all_positions))
+        }
 
     def submit(self, request: OrderRequest) -> Order:
-        "Submit a day market order; a reused client_order_id raises `DuplicateOrderError` (also after a retry)."
+        """Submit a day market order; a reused client_order_id raises `DuplicateOrderError` (also after a retry)."""
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
+
         check_request(request)
         cid = request.client_order_id
-        req = MarketOrderRequest(symbol=request.symbol, qty=float(request.qty), side=OrderSide(request.side),
-                                 time_in_force=TimeInForce.DAY, client_order_id=cid)
+        req = MarketOrderRequest(
+            symbol=request.symbol,
+            qty=float(request.qty),
+            side=OrderSide(request.side),
+            time_in_force=TimeInForce.DAY,
+            client_order_id=cid,
+        )
         order = _order_from(self._call(f'submit {cid!r}', self._client.submit_order, req, cid=cid))
-        log.info('alpaca: submitted %s %s %s (%s): %s', request.side, request.qty, request.symbol, cid, order.status)
+        log.info(
+            'alpaca: submitted %s %s %s (%s): %s',
+            request.side,
+            request.qty,
+            request.symbol,
+            cid,
+            order.status,
+        )
         return order
 
     def orders(self, status: str = 'open') -> list[Order]:
-        "Orders that are 'open', 'closed' or 'all' (up to 500, oldest first)."
+        """Orders that are 'open', 'closed' or 'all' (up to 500, oldest first)."""
         from alpaca.common.enums import Sort
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
+
         _check_query(status)
         req = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, direction=Sort.ASC)
-        return [_order_from(d) for d in self._call(f'orders {status!r}', self._client.get_orders, req)]
+        return [
+            _order_from(d) for d in self._call(f'orders {status!r}', self._client.get_orders, req)
+        ]
 
     def order_by_client_id(self, client_order_id: str) -> Order | None:
-        "The order with this client_order_id, or None (HTTP 404)."
-        d = self._call(f'order {client_order_id!r}', self._client.get_order_by_client_id, client_order_id,
-                       none_on_404=True)
+        """The order with this client_order_id, or None (HTTP 404)."""
+        d = self._call(
+            f'order {client_order_id!r}',
+            self._client.get_order_by_client_id,
+            client_order_id,
+            none_on_404=True,
+        )
         return None if d is None else _order_from(d)
 
     def cancel(self, order_id: str) -> None:
-        "Cancel an open order by its Alpaca id (a UUID)."
-        try: UUID(str(order_id))
+        """Cancel an open order by its Alpaca id (a UUID)."""
+        try:
+            UUID(str(order_id))
         except ValueError:
-            raise BrokerError(f'cancel: order id {order_id!r} is not an Alpaca order id (a UUID)') from None
+            raise BrokerError(
+                f'cancel: order id {order_id!r} is not an Alpaca order id (a UUID)'
+            ) from None
         self._call(f'cancel {order_id!r}', self._client.cancel_order_by_id, str(order_id))
 
     def cancel_all(self) -> int:
-        "Cancel every open order; return how many cancel requests Alpaca accepted."
+        """Cancel every open order; return how many cancel requests Alpaca accepted."""
         res = self._call('cancel all', self._client.cancel_orders) or []
         return sum(1 for r in res if 200 <= int(r.get('status', 0)) < 300)
 
 # %% ../nbs/07_broker.ipynb #058be49a
 def get_broker(kind: str, **options: Any) -> SimBroker | AlpacaBroker:
-    "A broker by kind: 'sim' (SimBroker(path, ...)) or 'alpaca' (AlpacaBroker(...))."
+    """A broker by kind: 'sim' (SimBroker(path, ...)) or 'alpaca' (AlpacaBroker(...))."""
     kinds = {'sim': SimBroker, 'alpaca': AlpacaBroker}
-    if kind not in kinds: raise BrokerError(f'broker kind: must be one of {sorted(kinds)}, got {kind!r}')
+    if kind not in kinds:
+        raise BrokerError(f'broker kind: must be one of {sorted(kinds)}, got {kind!r}')
     return kinds[kind](**options)

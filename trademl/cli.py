@@ -15,16 +15,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .core import TrademlError, atomic_write_text, get_logger, project_paths
 from . import data as tdata
+from .core import TrademlError, atomic_write_text, get_logger, project_paths
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help='trademl: research environment for daily-bar trading models.')
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help='trademl: research environment for daily-bar trading models.',
+)
 data_app = typer.Typer(no_args_is_help=True, help='Inspect market data sources.')
 dataset_app = typer.Typer(no_args_is_help=True, help='Build model-ready datasets.')
 app.add_typer(data_app, name='data')
 app.add_typer(dataset_app, name='dataset')
-paper_app = typer.Typer(no_args_is_help=True, help='Paper trading: the simulated broker or an Alpaca paper account.')
+paper_app = typer.Typer(
+    no_args_is_help=True, help='Paper trading: the simulated broker or an Alpaca paper account.'
+)
 app.add_typer(paper_app, name='paper')
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -36,29 +42,38 @@ __all__ = ['app', 'data_app', 'dataset_app', 'paper_app', 'out', 'err', 'fail', 
 
 # %% ../nbs/08_cli.ipynb #36a0f6c2
 def fail(message: str, code: int = 2):
-    "Print one readable error line on stderr and exit with `code`."
+    """Print one readable error line on stderr and exit with `code`."""
     err.print(f'error: {message}', markup=False)
     raise typer.Exit(code)
 
+
 def _table(df, title: str | None = None) -> Table:
     t = Table(title=title, show_lines=False)
-    for c in df.columns: t.add_column(str(c), justify='right' if df[c].dtype.kind in 'iuf' else 'left')
+    for c in df.columns:
+        t.add_column(str(c), justify='right' if df[c].dtype.kind in 'iuf' else 'left')
     for row in df.itertuples(index=False):
         t.add_row(*[v.strftime('%Y-%m-%d') if hasattr(v, 'strftime') else str(v) for v in row])
     return t
 
 # %% ../nbs/08_cli.ipynb #e1e2cd35
 @data_app.command('describe')
-def data_describe(source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
-                  path: Optional[Path] = typer.Argument(None, help='folder or file for --source files'),
-                  calendar: str = typer.Option('XNYS', help='exchange calendar for missing sessions ("" to skip)'),
-                  symbols: Optional[str] = typer.Option(None, help='comma-separated symbols (yfinance)')):
-    "Print a table of symbols, date ranges, rows, missing sessions and defects; exit 1 if any defect."
+def data_describe(
+    source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
+    path: Path | None = typer.Argument(None, help='folder or file for --source files'),
+    calendar: str = typer.Option(
+        'XNYS', help='exchange calendar for missing sessions ("" to skip)'
+    ),
+    symbols: str | None = typer.Option(None, help='comma-separated symbols (yfinance)'),
+):
+    """Print a table of symbols, date ranges, rows, missing sessions and defects; exit 1 if any defect."""
     opts = {'symbols': symbols.split(',')} if symbols else {}
-    try: summary, defects = tdata.describe(source, path, calendar=calendar or None, **opts)
-    except TrademlError as e: fail(str(e))
+    try:
+        summary, defects = tdata.describe(source, path, calendar=calendar or None, **opts)
+    except TrademlError as e:
+        fail(str(e))
     out.print(_table(summary, f'source {source}' + (f' ({path})' if path else '')))
-    for d in defects: out.print(f'{path or source}: {d}', markup=False)
+    for d in defects:
+        out.print(f'{path or source}: {d}', markup=False)
     if defects:
         out.print(f'{len(defects)} defect(s) found', markup=False)
         raise typer.Exit(1)
@@ -66,97 +81,207 @@ def data_describe(source: str = typer.Option('sample', help='sample | synthetic 
 
 # %% ../nbs/08_cli.ipynb #2385c1fc
 def _parse_horizons(text: str) -> list[int]:
-    try: return [int(x) for x in text.split(',') if x.strip()]
-    except ValueError: fail(f'--horizons must be comma-separated integers, got {text!r}')
+    try:
+        return [int(x) for x in text.split(',') if x.strip()]
+    except ValueError:
+        fail(f'--horizons must be comma-separated integers, got {text!r}')
+
 
 @dataset_app.command('build')
-def dataset_build(source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
-                  path: Optional[Path] = typer.Argument(None, help='folder or file for --source files'),
-                  embedder: str = typer.Option('local', help='local | chronos'),
-                  model: Optional[str] = typer.Option(None, help='saved local embedder folder, or Chronos model id / folder'),
-                  name: Optional[str] = typer.Option(None, help='dataset name (default: the source name)'),
-                  window: int = typer.Option(120, help='bars per window'),
-                  horizons: str = typer.Option('3,5,10', help='label horizons in days'),
-                  symbols: Optional[str] = typer.Option(None, help='comma-separated symbols to keep'),
-                  start: Optional[str] = None, end: Optional[str] = None,
-                  root: Optional[Path] = typer.Option(None, help='datasets folder (default data/datasets)')):
-    "Build the model-ready dataset of a source (features, labels, windows, embeddings, manifest)."
+def dataset_build(
+    source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
+    path: Path | None = typer.Argument(None, help='folder or file for --source files'),
+    embedder: str = typer.Option('local', help='local | chronos'),
+    model: str | None = typer.Option(
+        None, help='saved local embedder folder, or Chronos model id / folder'
+    ),
+    name: str | None = typer.Option(None, help='dataset name (default: the source name)'),
+    window: int = typer.Option(120, help='bars per window'),
+    horizons: str = typer.Option('3,5,10', help='label horizons in days'),
+    symbols: str | None = typer.Option(None, help='comma-separated symbols to keep'),
+    start: str | None = None,
+    end: str | None = None,
+    root: Path | None = typer.Option(None, help='datasets folder (default data/datasets)'),
+):
+    """Build the model-ready dataset of a source (features, labels, windows, embeddings, manifest)."""
     from trademl.dataset import build_dataset
+
     t0 = time.time()
     try:
-        panel = tdata.load_panel(source, path, symbols=symbols.split(',') if symbols else None, start=start, end=end)
-        ds = build_dataset(panel, embedder, name=name or source, root=root, progress=True, window=window,
-                           horizons=_parse_horizons(horizons), embedder_path=model)
-    except TrademlError as e: fail(str(e))
-    except (ValueError, RuntimeError) as e: fail(str(e))
+        panel = tdata.load_panel(
+            source, path, symbols=symbols.split(',') if symbols else None, start=start, end=end
+        )
+        ds = build_dataset(
+            panel,
+            embedder,
+            name=name or source,
+            root=root,
+            progress=True,
+            window=window,
+            horizons=_parse_horizons(horizons),
+            embedder_path=model,
+        )
+    except TrademlError as e:
+        fail(str(e))
+    except (ValueError, RuntimeError) as e:
+        fail(str(e))
     m = ds.manifest
-    out.print(f"dataset {m['name']}: {m['n_samples']} samples, {len(m['symbols'])} symbols, {m['date_range'][0]} .. "
-              f"{m['date_range'][1]}, embedder {m['embedder']['name']} ({m['embedder']['dim']}-d, {m['embedder']['fingerprint']}); "
-              f"written to {ds.path} ({time.time() - t0:.1f} s)", markup=False)
+    out.print(
+        f'dataset {m["name"]}: {m["n_samples"]} samples, {len(m["symbols"])} symbols, {m["date_range"][0]} .. '
+        f'{m["date_range"][1]}, embedder {m["embedder"]["name"]} ({m["embedder"]["dim"]}-d, {m["embedder"]["fingerprint"]}); '
+        f'written to {ds.path} ({time.time() - t0:.1f} s)',
+        markup=False,
+    )
     return ds
 
 # %% ../nbs/08_cli.ipynb #1b314c8f
 def _resolve_dataset(name: str):
     from trademl.dataset import build_dataset, load_dataset
+
     p = Path(name)
-    if (p / 'manifest.json').is_file(): return load_dataset(p)
+    if (p / 'manifest.json').is_file():
+        return load_dataset(p)
     q = project_paths().data / 'datasets' / name
-    if (q / 'manifest.json').is_file(): return load_dataset(q)
-    if name in ('sample', 'synthetic'): return build_dataset(tdata.load_panel(name), 'local', name=name, progress=True)
-    fail(f"dataset {name!r} not found (neither a folder nor data/datasets/{name}); build it with 'trademl dataset build'")
+    if (q / 'manifest.json').is_file():
+        return load_dataset(q)
+    if name in ('sample', 'synthetic'):
+        return build_dataset(tdata.load_panel(name), 'local', name=name, progress=True)
+    fail(
+        f"dataset {name!r} not found (neither a folder nor data/datasets/{name}); build it with 'trademl dataset build'"
+    )
+
 
 @app.command()
-def train(model: str = typer.Argument(..., help='timeformer | tft'),
-          dataset: str = typer.Option('sample', help='dataset folder or name under data/datasets'),
-          preset: str = typer.Option('small', help='small (CPU) | default (the seed sizes, for a GPU)'),
-          epochs: int = 30, batch_size: int = 256, device: str = typer.Option('auto', help='auto | cpu | cuda | mps'),
-          seed: int = 0, max_train_samples: Optional[int] = None,
-          out_dir: Optional[Path] = typer.Option(None, '--out', help='artifact folder (default artifacts/models/<model>-<dataset>)'),
-          mlflow: bool = typer.Option(True, help='log to MLflow (sqlite under artifacts/)')):
-    "Train a model on a dataset and write its artifact (safetensors, config.json, model_info.json)."
+def train(
+    model: str = typer.Argument(..., help='timeformer | tft'),
+    dataset: str = typer.Option('sample', help='dataset folder or name under data/datasets'),
+    preset: str = typer.Option('small', help='small (CPU) | default (the seed sizes, for a GPU)'),
+    epochs: int = 30,
+    batch_size: int = 256,
+    device: str = typer.Option('auto', help='auto | cpu | cuda | mps'),
+    seed: int = 0,
+    max_train_samples: int | None = None,
+    out_dir: Path | None = typer.Option(
+        None, '--out', help='artifact folder (default artifacts/models/<model>-<dataset>)'
+    ),
+    mlflow: bool = typer.Option(True, help='log to MLflow (sqlite under artifacts/)'),
+):
+    """Train a model on a dataset and write its artifact (safetensors, config.json, model_info.json)."""
     try:
         from trademl.train import TrainConfig, train_model
-        TrainConfig.from_dict(dict(model=model, preset=preset, epochs=epochs, batch_size=batch_size, device=device))  # check before any work
+
+        TrainConfig.from_dict(
+            {
+                'model': model,
+                'preset': preset,
+                'epochs': epochs,
+                'batch_size': batch_size,
+                'device': device,
+            }
+        )  # check before any work
         ds = _resolve_dataset(dataset)
-        res = train_model(ds, model, preset, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
-                          max_train_samples=max_train_samples, out_dir=out_dir, mlflow=mlflow, progress=sys.stderr.isatty())
-    except TrademlError as e: fail(str(e))
+        res = train_model(
+            ds,
+            model,
+            preset,
+            epochs=epochs,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+            max_train_samples=max_train_samples,
+            out_dir=out_dir,
+            mlflow=mlflow,
+            progress=sys.stderr.isatty(),
+        )
+    except TrademlError as e:
+        fail(str(e))
     m = res.metrics
-    out.print(f"{model} ({preset}, {m['n_parameters']:,} parameters): val_objective {m['best_val_objective']:.4f} at epoch {m['best_epoch']}, "
-              f"val_acc {m.get('val_acc', float('nan')):.3f}, {m['train_seconds']:.0f} s -> {res.path}", markup=False)
+    out.print(
+        f'{model} ({preset}, {m["n_parameters"]:,} parameters): val_objective {m["best_val_objective"]:.4f} at epoch {m["best_epoch"]}, '
+        f'val_acc {m.get("val_acc", float("nan")):.3f}, {m["train_seconds"]:.0f} s -> {res.path}',
+        markup=False,
+    )
     return res
 
 # %% ../nbs/08_cli.ipynb #e1ea57cb
 @app.command()
-def validate(source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
-             path: Optional[Path] = typer.Argument(None, help='folder or file for --source files'),
-             dataset: Optional[str] = typer.Option(None, help='an existing dataset folder or name (instead of --source)'),
-             seeds: str = typer.Option('0,1,2', help='comma-separated seeds'),
-             n_groups: int = 5, n_test_groups: int = 2, embargo: int = 5,
-             epochs_timeformer: int = 4, epochs_tft: int = 2, max_train_samples: Optional[int] = 3000,
-             veto_trials: int = 20, veto: str = typer.Option('lightgbm', help='lightgbm | catboost'),
-             max_splits: Optional[int] = None, shuffle_labels: bool = typer.Option(False, help='negative control'),
-             out_dir: Optional[Path] = typer.Option(None, '--out', help='folder for the table (default artifacts/validation)')):
-    "Run the validation experiment and print the results table."
+def validate(
+    source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
+    path: Path | None = typer.Argument(None, help='folder or file for --source files'),
+    dataset: str | None = typer.Option(
+        None, help='an existing dataset folder or name (instead of --source)'
+    ),
+    seeds: str = typer.Option('0,1,2', help='comma-separated seeds'),
+    n_groups: int = 5,
+    n_test_groups: int = 2,
+    embargo: int = 5,
+    epochs_timeformer: int = 4,
+    epochs_tft: int = 2,
+    max_train_samples: int | None = 3000,
+    veto_trials: int = 20,
+    veto: str = typer.Option('lightgbm', help='lightgbm | catboost'),
+    max_splits: int | None = None,
+    shuffle_labels: bool = typer.Option(False, help='negative control'),
+    out_dir: Path | None = typer.Option(
+        None, '--out', help='folder for the table (default artifacts/validation)'
+    ),
+):
+    """Run the validation experiment and print the results table."""
     from trademl.experiment import ValidationConfig, results_markdown, run_validation
+
     t0 = time.time()
     try:
-        cfg = ValidationConfig.from_dict(dict(
-            n_groups=n_groups, n_test_groups=n_test_groups, embargo=embargo, seeds=[int(x) for x in seeds.split(',')],
-            deep={'epochs': {'timeformer': epochs_timeformer, 'tft': epochs_tft}, 'max_train_samples': max_train_samples},
-            veto={'kind': veto, 'n_trials': veto_trials}, max_splits=max_splits, shuffle_labels=shuffle_labels))
-        ds = _resolve_dataset(dataset) if dataset else dataset_build(source=source, path=path, embedder='local', model=None, name=source,
-                                                                       window=120, horizons='3,5,10', symbols=None, start=None, end=None, root=None)
+        cfg = ValidationConfig.from_dict(
+            {
+                'n_groups': n_groups,
+                'n_test_groups': n_test_groups,
+                'embargo': embargo,
+                'seeds': [int(x) for x in seeds.split(',')],
+                'deep': {
+                    'epochs': {'timeformer': epochs_timeformer, 'tft': epochs_tft},
+                    'max_train_samples': max_train_samples,
+                },
+                'veto': {'kind': veto, 'n_trials': veto_trials},
+                'max_splits': max_splits,
+                'shuffle_labels': shuffle_labels,
+            }
+        )
+        ds = (
+            _resolve_dataset(dataset)
+            if dataset
+            else dataset_build(
+                source=source,
+                path=path,
+                embedder='local',
+                model=None,
+                name=source,
+                window=120,
+                horizons='3,5,10',
+                symbols=None,
+                start=None,
+                end=None,
+                root=None,
+            )
+        )
         res = run_validation(ds, cfg, progress=True)
-    except TrademlError as e: fail(str(e))
-    except ValueError as e: fail(str(e))
-    title = (f"Validation of `{ds.manifest['name']}` ({ds.manifest['n_samples']:,} samples, {len(ds.manifest['symbols'])} symbols, "
-             f"{ds.manifest['date_range'][0]}..{ds.manifest['date_range'][1]}): CPCV N={n_groups}, k={n_test_groups}, embargo {embargo} days, "
-             f"seeds {seeds}" + (', **shuffled labels**' if shuffle_labels else '')
-             + (f"; rows after the embedder's pretraining period (> {ds.manifest['embedder']['pretrain_end']})" if ds.manifest['embedder'].get('pretrain_end') else ''))
+    except TrademlError as e:
+        fail(str(e))
+    except ValueError as e:
+        fail(str(e))
+    title = (
+        f'Validation of `{ds.manifest["name"]}` ({ds.manifest["n_samples"]:,} samples, {len(ds.manifest["symbols"])} symbols, '
+        f'{ds.manifest["date_range"][0]}..{ds.manifest["date_range"][1]}): CPCV N={n_groups}, k={n_test_groups}, embargo {embargo} days, '
+        f'seeds {seeds}'
+        + (', **shuffled labels**' if shuffle_labels else '')
+        + (
+            f"; rows after the embedder's pretraining period (> {ds.manifest['embedder']['pretrain_end']})"
+            if ds.manifest['embedder'].get('pretrain_end')
+            else ''
+        )
+    )
     md = results_markdown(res, title)
     folder = out_dir or project_paths().artifacts / 'validation'
-    stem = f"{ds.manifest['name']}{'-shuffled' if shuffle_labels else ''}"
+    stem = f'{ds.manifest["name"]}{"-shuffled" if shuffle_labels else ""}'
     atomic_write_text(folder / f'{stem}.md', md + '\n')
     atomic_write_text(folder / f'{stem}-splits.csv', res.split_metrics.to_csv(index=False))
     out.print(md, markup=False)
@@ -165,47 +290,90 @@ def validate(source: str = typer.Option('sample', help='sample | synthetic | fil
 
 # %% ../nbs/08_cli.ipynb #9166b1cc
 def _default_models() -> str | None:
-    "The demo's trained models, if they exist (comma-separated folders)."
-    found = [p for p in (project_paths().artifacts / 'models' / f'{m}-sample' for m in ('timeformer', 'tft')) if (p / 'model_info.json').is_file()]
+    """The demo's trained models, if they exist (comma-separated folders)."""
+    found = [
+        p
+        for p in (
+            project_paths().artifacts / 'models' / f'{m}-sample' for m in ('timeformer', 'tft')
+        )
+        if (p / 'model_info.json').is_file()
+    ]
     return ','.join(map(str, found)) or None
 
-def _out_of_sample_start(sources: list[dict], panel) -> 'pd.Timestamp':
-    "The first date after every model's training rows and their longest label horizon."
+
+def _out_of_sample_start(sources: list[dict], panel) -> pd.Timestamp:
+    """The first date after every model's training rows and their longest label horizon."""
     import pandas as pd
+
     ends = []
     for s in sources:
-        infos = [json.loads((Path(s['path']) / 'model_info.json').read_text())] if (Path(s['path']) / 'model_info.json').is_file() else \
-                [json.loads((Path(m) / 'model_info.json').read_text()) for m in json.loads((Path(s['path']) / 'ensemble.json').read_text())['models'].values()]
-        ends += [(pd.Timestamp(i['train_range'][1]), max(i['horizons'])) for i in infos if i.get('train_range')]
-    if not ends: return panel['date'].min()
+        infos = (
+            [json.loads((Path(s['path']) / 'model_info.json').read_text())]
+            if (Path(s['path']) / 'model_info.json').is_file()
+            else [
+                json.loads((Path(m) / 'model_info.json').read_text())
+                for m in json.loads((Path(s['path']) / 'ensemble.json').read_text())[
+                    'models'
+                ].values()
+            ]
+        )
+        ends += [
+            (pd.Timestamp(i['train_range'][1]), max(i['horizons']))
+            for i in infos
+            if i.get('train_range')
+        ]
+    if not ends:
+        return panel['date'].min()
     dates = pd.DatetimeIndex(sorted(panel['date'].unique()))
     return max(dates[min(len(dates) - 1, dates.searchsorted(e, side='right') + h)] for e, h in ends)
 
+
 def _strategy_config(config: Path | None):
-    "A StrategyConfig from a YAML file: the whole file, or its `strategy` section (a report configuration)."
+    """A StrategyConfig from a YAML file: the whole file, or its `strategy` section (a report configuration)."""
     from trademl.strategy import StrategyConfig
-    if config is None: return StrategyConfig()
+
+    if config is None:
+        return StrategyConfig()
     import yaml
+
     d = yaml.safe_load(Path(config).read_text()) if Path(config).is_file() else None
-    if d is None and not Path(config).is_file(): raise TrademlError(f'configuration file not found: {config}')
-    return StrategyConfig.from_dict(d['strategy'] if isinstance(d, dict) and 'strategy' in d else (d or {}))
+    if d is None and not Path(config).is_file():
+        raise TrademlError(f'configuration file not found: {config}')
+    return StrategyConfig.from_dict(
+        d['strategy'] if isinstance(d, dict) and 'strategy' in d else (d or {})
+    )
+
 
 @app.command()
-def backtest(model: Optional[str] = typer.Option(None, help='artifact folder(s), comma-separated (default: the demo models)'),
-             registry: Optional[str] = typer.Option(None, help='a registered model name: backtest its champion'),
-             tracking_uri: Optional[str] = typer.Option(None, help='MLflow tracking URI of the registry'),
-             source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
-             path: Optional[Path] = typer.Argument(None, help='folder or file for --source files'),
-             start: Optional[str] = typer.Option(None, help='first date (default: after the models\' training data)'),
-             end: Optional[str] = typer.Option(None, help='last date (default: the end of the data)'),
-             config: Optional[Path] = typer.Option(None, help='YAML of trademl.strategy.StrategyConfig (or a report config)'),
-             out_dir: Optional[Path] = typer.Option(None, '--out', help='output folder (default artifacts/backtest)'),
-             tearsheet: bool = typer.Option(True, help='write the quantstats HTML tearsheet')):
-    "Backtest the model(s) after costs over history and write stats, daily series, tearsheet and figures."
+def backtest(
+    model: str | None = typer.Option(
+        None, help='artifact folder(s), comma-separated (default: the demo models)'
+    ),
+    registry: str | None = typer.Option(
+        None, help='a registered model name: backtest its champion'
+    ),
+    tracking_uri: str | None = typer.Option(None, help='MLflow tracking URI of the registry'),
+    source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
+    path: Path | None = typer.Argument(None, help='folder or file for --source files'),
+    start: str | None = typer.Option(
+        None, help="first date (default: after the models' training data)"
+    ),
+    end: str | None = typer.Option(None, help='last date (default: the end of the data)'),
+    config: Path | None = typer.Option(
+        None, help='YAML of trademl.strategy.StrategyConfig (or a report config)'
+    ),
+    out_dir: Path | None = typer.Option(
+        None, '--out', help='output folder (default artifacts/backtest)'
+    ),
+    tearsheet: bool = typer.Option(True, help='write the quantstats HTML tearsheet'),
+):
+    """Backtest the model(s) after costs over history and write stats, daily series, tearsheet and figures."""
     import pandas as pd
-    from trademl.report import resolve_models, vix_series
+
     from trademl.backtest import compute_stats
+    from trademl.report import resolve_models, vix_series
     from trademl.strategy import run_strategy, signal_history
+
     t0 = time.time()
     try:
         cfg = _strategy_config(config)
@@ -213,157 +381,341 @@ def backtest(model: Optional[str] = typer.Option(None, help='artifact folder(s),
         panel = tdata.load_panel(source, path, end=end)
         oos = _out_of_sample_start(sources, panel)
         first = pd.Timestamp(start) if start else oos
-        if first < oos: out.print(f'warning: the backtest starts {first:%Y-%m-%d}, before the end of the models\' training data and horizon '
-                                  f'({oos:%Y-%m-%d}): those dates are in-sample', markup=False)
-        frames = {s['name']: signal_history(s['path'], panel, first, end, cfg.horizon, cfg.min_edge) for s in sources}
+        if first < oos:
+            out.print(
+                f"warning: the backtest starts {first:%Y-%m-%d}, before the end of the models' training data and horizon "
+                f'({oos:%Y-%m-%d}): those dates are in-sample',
+                markup=False,
+            )
+        frames = {
+            s['name']: signal_history(s['path'], panel, first, end, cfg.horizon, cfg.min_edge)
+            for s in sources
+        }
         run = run_strategy(frames, panel, cfg, vix_series(source, panel))
-    except (TrademlError, ValueError) as e: fail(str(e))
+    except (TrademlError, ValueError) as e:
+        fail(str(e))
     res = run.result
     folder = out_dir or project_paths().artifacts / 'backtest'
     stats = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in res.stats.items()}
-    meta = {'models': [str(s['path']) for s in sources], 'source': source, 'start': f'{res.returns.index[0]:%Y-%m-%d}',
-            'end': f'{res.returns.index[-1]:%Y-%m-%d}', 'out_of_sample_from': f'{oos:%Y-%m-%d}', 'execution': cfg.execution,
-            'stats': stats, 'sharpe_before_costs': round(float(compute_stats(res.gross_returns, res.turnover, res.costs * 0)['sharpe']), 6),
-            'costs_by_component': {k: round(float(v), 6) for k, v in res.costs.sum().items()},
-            'guardrail_events': len(run.events), 'config': cfg.to_dict()}
+    meta = {
+        'models': [str(s['path']) for s in sources],
+        'source': source,
+        'start': f'{res.returns.index[0]:%Y-%m-%d}',
+        'end': f'{res.returns.index[-1]:%Y-%m-%d}',
+        'out_of_sample_from': f'{oos:%Y-%m-%d}',
+        'execution': cfg.execution,
+        'stats': stats,
+        'sharpe_before_costs': round(
+            float(compute_stats(res.gross_returns, res.turnover, res.costs * 0)['sharpe']), 6
+        ),
+        'costs_by_component': {k: round(float(v), 6) for k, v in res.costs.sum().items()},
+        'guardrail_events': len(run.events),
+        'config': cfg.to_dict(),
+    }
     atomic_write_text(folder / 'backtest.json', json.dumps(meta, indent=2, default=str))
-    daily = pd.concat([res.returns, res.gross_returns, res.equity, res.turnover, res.costs.add_prefix('cost_'), res.exposures.add_prefix('exposure_')], axis=1)
+    daily = pd.concat(
+        [
+            res.returns,
+            res.gross_returns,
+            res.equity,
+            res.turnover,
+            res.costs.add_prefix('cost_'),
+            res.exposures.add_prefix('exposure_'),
+        ],
+        axis=1,
+    )
     atomic_write_text(folder / 'daily.csv', daily.to_csv())
-    atomic_write_text(folder / 'targets.csv', run.targets.loc[res.returns.index[0]:].to_csv())
+    atomic_write_text(folder / 'targets.csv', run.targets.loc[res.returns.index[0] :].to_csv())
     figs = res.figures()
-    atomic_write_text(folder / 'figures.html', '<html><head><meta charset="utf-8"><title>trademl backtest</title></head><body>' +
-                      ''.join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values())) + '</body></html>')
-    if tearsheet: res.tearsheet(folder / 'tearsheet.html', title=f'trademl backtest: {", ".join(frames)}')
-    tbl = pd.DataFrame([{'metric': k, 'value': f'{v:.4f}' if isinstance(v, float) else str(v)} for k, v in stats.items()])
-    out.print(_table(tbl, f'backtest {meta["start"]} .. {meta["end"]} after costs ({cfg.execution}); models {", ".join(frames)}'))
-    out.print(f"Sharpe before costs {meta['sharpe_before_costs']:.4f}; combiner weights over the backtest (mean): "
-              + ', '.join(f'{k} {v:.2f}' for k, v in run.combiner_weights.loc[res.returns.index[0]:].mean().items()), markup=False)
-    out.print('costs by component (fraction of capital): ' + ', '.join(f'{k} {v:.4f}' for k, v in meta['costs_by_component'].items()), markup=False)
+    atomic_write_text(
+        folder / 'figures.html',
+        '<html><head><meta charset="utf-8"><title>trademl backtest</title></head><body>'
+        + ''.join(
+            f.to_html(full_html=False, include_plotlyjs=(i == 0))
+            for i, f in enumerate(figs.values())
+        )
+        + '</body></html>',
+    )
+    if tearsheet:
+        res.tearsheet(folder / 'tearsheet.html', title=f'trademl backtest: {", ".join(frames)}')
+    tbl = pd.DataFrame(
+        [
+            {'metric': k, 'value': f'{v:.4f}' if isinstance(v, float) else str(v)}
+            for k, v in stats.items()
+        ]
+    )
+    out.print(
+        _table(
+            tbl,
+            f'backtest {meta["start"]} .. {meta["end"]} after costs ({cfg.execution}); models {", ".join(frames)}',
+        )
+    )
+    out.print(
+        f'Sharpe before costs {meta["sharpe_before_costs"]:.4f}; combiner weights over the backtest (mean): '
+        + ', '.join(
+            f'{k} {v:.2f}'
+            for k, v in run.combiner_weights.loc[res.returns.index[0] :].mean().items()
+        ),
+        markup=False,
+    )
+    out.print(
+        'costs by component (fraction of capital): '
+        + ', '.join(f'{k} {v:.4f}' for k, v in meta['costs_by_component'].items()),
+        markup=False,
+    )
     out.print(f'wrote {folder} ({time.time() - t0:.0f} s)', markup=False)
     return run
 
+
 def prod_notebook(name: str) -> Path:
-    "A papermill notebook of `nbs/prod` (the repository's copy when there is one, else the one shipped in the package)."
+    """A papermill notebook of `nbs/prod` (the repository's copy when there is one, else the one shipped in the package)."""
     here = Path(__file__).resolve().parent
     for p in (here.parent / 'nbs' / 'prod' / f'{name}.ipynb', here / 'prod' / f'{name}.ipynb'):
-        if p.is_file(): return p
-    raise TrademlError(f'production notebook {name!r} not found (looked in nbs/prod and trademl/prod)')
+        if p.is_file():
+            return p
+    raise TrademlError(
+        f'production notebook {name!r} not found (looked in nbs/prod and trademl/prod)'
+    )
+
 
 from contextlib import contextmanager
 
+
 @contextmanager
 def _stderr_to(path: Path):
-    "Send file descriptor 2 (this process and the children it starts) to `path` for the duration."
+    """Send file descriptor 2 (this process and the children it starts) to `path` for the duration."""
     import os
+
     sys.stderr.flush()
     saved = os.dup(2)
     with open(path, 'ab') as f:
         os.dup2(f.fileno(), 2)
-        try: yield
+        try:
+            yield
         finally:
-            sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
 
 @app.command()
-def report(asof: Optional[str] = typer.Option(None, help='as-of date YYYY-MM-DD (default: the last date in the data)'),
-           source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
-           path: Optional[Path] = typer.Argument(None, help='folder or file for --source files'),
-           model: Optional[str] = typer.Option(None, help='artifact folder(s), comma-separated (default: the demo models)'),
-           registry: Optional[str] = typer.Option(None, help='a registered model name: report on its champion'),
-           tracking_uri: Optional[str] = typer.Option(None, help='MLflow tracking URI of the registry'),
-           config: Optional[Path] = typer.Option(None, help='YAML of trademl.report.ReportConfig'),
-           out_dir: Optional[Path] = typer.Option(None, '--out', help='output folder (default artifacts/reports)'),
-           plotlyjs: str = typer.Option('inline', help='inline (self-contained HTML) | cdn'),
-           fail_on_breach: bool = typer.Option(False, help='exit with code 3 when a risk limit is breached')):
-    "Run the daily report notebook with papermill for an as-of date and write its HTML and JSON."
+def report(
+    asof: str | None = typer.Option(
+        None, help='as-of date YYYY-MM-DD (default: the last date in the data)'
+    ),
+    source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
+    path: Path | None = typer.Argument(None, help='folder or file for --source files'),
+    model: str | None = typer.Option(
+        None, help='artifact folder(s), comma-separated (default: the demo models)'
+    ),
+    registry: str | None = typer.Option(
+        None, help='a registered model name: report on its champion'
+    ),
+    tracking_uri: str | None = typer.Option(None, help='MLflow tracking URI of the registry'),
+    config: Path | None = typer.Option(None, help='YAML of trademl.report.ReportConfig'),
+    out_dir: Path | None = typer.Option(
+        None, '--out', help='output folder (default artifacts/reports)'
+    ),
+    plotlyjs: str = typer.Option('inline', help='inline (self-contained HTML) | cdn'),
+    fail_on_breach: bool = typer.Option(
+        False, help='exit with code 3 when a risk limit is breached'
+    ),
+):
+    """Run the daily report notebook with papermill for an as-of date and write its HTML and JSON."""
     import os
+
     from trademl.core import require
-    try: pm = require('papermill', 'trademl report')
-    except TrademlError as e: fail(str(e))
+
+    try:
+        pm = require('papermill', 'trademl report')
+    except TrademlError as e:
+        fail(str(e))
     folder = (out_dir or project_paths().artifacts / 'reports').resolve()
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / f'daily_report_{asof or "latest"}.ipynb'
-    params = {'asof': asof, 'source': source, 'data_path': str(path) if path else None, 'model': model or (None if registry else _default_models()),
-              'registry': registry, 'tracking_uri': tracking_uri, 'output': str(folder), 'config': str(config) if config else None, 'plotlyjs': plotlyjs}
+    params = {
+        'asof': asof,
+        'source': source,
+        'data_path': str(path) if path else None,
+        'model': model or (None if registry else _default_models()),
+        'registry': registry,
+        'tracking_uri': tracking_uri,
+        'output': str(folder),
+        'config': str(config) if config else None,
+        'plotlyjs': plotlyjs,
+    }
     t0 = time.time()
     try:
-        with _stderr_to(executed.with_suffix('.log')):   # the kernel's own chatter goes to a log, not the terminal
-            pm.execute_notebook(str(prod_notebook('daily_report')), str(executed), parameters=params, kernel_name='python3',
-                                progress_bar=False, log_output=False, cwd=os.getcwd())
+        with _stderr_to(
+            executed.with_suffix('.log')
+        ):  # the kernel's own chatter goes to a log, not the terminal
+            pm.execute_notebook(
+                str(prod_notebook('daily_report')),
+                str(executed),
+                parameters=params,
+                kernel_name='python3',
+                progress_bar=False,
+                log_output=False,
+                cwd=os.getcwd(),
+            )
     except pm.PapermillExecutionError as e:
-        fail(f'daily report{" for " + asof if asof else ""} failed: {e.ename}: {e.evalue.strip()} (executed notebook: {executed})', 1)
-    except TrademlError as e: fail(str(e))
-    except Exception as e: fail(f'daily report could not run: {type(e).__name__}: {e}', 1)
+        fail(
+            f'daily report{" for " + asof if asof else ""} failed: {e.ename}: {e.evalue.strip()} (executed notebook: {executed})',
+            1,
+        )
+    except TrademlError as e:
+        fail(str(e))
+    except Exception as e:
+        fail(f'daily report could not run: {type(e).__name__}: {e}', 1)
     js = max(folder.glob('report_*.json'), key=lambda p: p.stat().st_mtime)
     rep = json.loads(js.read_text())
     out.print(rep['summary'], markup=False)
-    out.print('  combiner: ' + ', '.join(f"{k} weight {v['combiner_weight']:.2f} (rolling Sharpe {v['rolling_sharpe'] if v['rolling_sharpe'] is None else round(v['rolling_sharpe'], 2)})"
-                                     for k, v in rep['book'].items()) + '; ' + ', '.join(f'{k} {v}' for k, v in rep['overlay'].items()), markup=False)
-    for s, w in rep['targets'].items(): out.print(f'  {s:8s} target weight {w:+.4f}', markup=False)
-    for a in rep['alarms']: out.print(f'  ALARM {a}', markup=False)
+    out.print(
+        '  combiner: '
+        + ', '.join(
+            f'{k} weight {v["combiner_weight"]:.2f} (rolling Sharpe {v["rolling_sharpe"] if v["rolling_sharpe"] is None else round(v["rolling_sharpe"], 2)})'
+            for k, v in rep['book'].items()
+        )
+        + '; '
+        + ', '.join(f'{k} {v}' for k, v in rep['overlay'].items()),
+        markup=False,
+    )
+    for s, w in rep['targets'].items():
+        out.print(f'  {s:8s} target weight {w:+.4f}', markup=False)
+    for a in rep['alarms']:
+        out.print(f'  ALARM {a}', markup=False)
     for c in rep['checks']:
-        if c['status'] in ('breach', 'active'): out.print(f"  {c['status'].upper()} {c['check']}: {c['value']} (limit {c['limit']})", markup=False)
-    out.print(f'wrote {js.with_suffix(".html")} and {executed.name} ({time.time() - t0:.0f} s)', markup=False)
-    if fail_on_breach and rep['status'] == 'breach': raise typer.Exit(3)
+        if c['status'] in ('breach', 'active'):
+            out.print(
+                f'  {c["status"].upper()} {c["check"]}: {c["value"]} (limit {c["limit"]})',
+                markup=False,
+            )
+    out.print(
+        f'wrote {js.with_suffix(".html")} and {executed.name} ({time.time() - t0:.0f} s)',
+        markup=False,
+    )
+    if fail_on_breach and rep['status'] == 'breach':
+        raise typer.Exit(3)
     return rep
 
 # %% ../nbs/08_cli.ipynb #bdc02d96
 def _alpaca_options(alpaca_url: str | None) -> dict:
     return {'url_override': alpaca_url, 'retry_wait': 1.0} if alpaca_url else {}
 
+
 def _read_targets(path: Path):
-    "Target weights from a CSV with columns symbol and weight."
+    """Target weights from a CSV with columns symbol and weight."""
     import pandas as pd
-    if not Path(path).is_file(): raise TrademlError(f'targets file not found: {path}')
+
+    if not Path(path).is_file():
+        raise TrademlError(f'targets file not found: {path}')
     df = pd.read_csv(path)
-    if not {'symbol', 'weight'} <= set(df.columns): raise TrademlError(f'targets file {path}: needs columns symbol and weight, has {list(df.columns)}')
+    if not {'symbol', 'weight'} <= set(df.columns):
+        raise TrademlError(
+            f'targets file {path}: needs columns symbol and weight, has {list(df.columns)}'
+        )
     w = pd.to_numeric(df['weight'], errors='coerce')
-    if w.isna().any(): raise TrademlError(f'targets file {path}: weight of {df.symbol[w.isna()].tolist()} is not a number')
+    if w.isna().any():
+        raise TrademlError(
+            f'targets file {path}: weight of {df.symbol[w.isna()].tolist()} is not a number'
+        )
     return pd.Series(w.to_numpy(), index=df['symbol'].astype(str))
 
+
 @paper_app.command('rebalance')
-def paper_rebalance_cmd(asof: Optional[str] = typer.Option(None, help='as-of date YYYY-MM-DD (default: the last date in the data)'),
-                        broker: str = typer.Option('sim', help='sim | alpaca (paper account; keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY or .env)'),
-                        source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
-                        path: Optional[Path] = typer.Argument(None, help='folder or file for --source files'),
-                        model: Optional[str] = typer.Option(None, help='artifact folder(s), comma-separated (default: the demo models)'),
-                        registry: Optional[str] = typer.Option(None, help='a registered model name: trade its champion'),
-                        tracking_uri: Optional[str] = typer.Option(None, help='MLflow tracking URI of the registry'),
-                        config: Optional[Path] = typer.Option(None, help='YAML of trademl.paper.PaperConfig (report, planner, strategy_name, sim_cash)'),
-                        folder: Optional[Path] = typer.Option(None, '--dir', help='folder of sim.db and blotter.db (default artifacts/paper)'),
-                        targets: Optional[Path] = typer.Option(None, help='CSV of symbol,weight: trade these targets instead of a model\'s'),
-                        alpaca_url: Optional[str] = typer.Option(None, hidden=True, help='Alpaca API base URL (a local fake in tests)')):
-    "Rebalance a paper account to the strategy's target weights at the as-of date."
+def paper_rebalance_cmd(
+    asof: str | None = typer.Option(
+        None, help='as-of date YYYY-MM-DD (default: the last date in the data)'
+    ),
+    broker: str = typer.Option(
+        'sim',
+        help='sim | alpaca (paper account; keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY or .env)',
+    ),
+    source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
+    path: Path | None = typer.Argument(None, help='folder or file for --source files'),
+    model: str | None = typer.Option(
+        None, help='artifact folder(s), comma-separated (default: the demo models)'
+    ),
+    registry: str | None = typer.Option(None, help='a registered model name: trade its champion'),
+    tracking_uri: str | None = typer.Option(None, help='MLflow tracking URI of the registry'),
+    config: Path | None = typer.Option(
+        None, help='YAML of trademl.paper.PaperConfig (report, planner, strategy_name, sim_cash)'
+    ),
+    folder: Path | None = typer.Option(
+        None, '--dir', help='folder of sim.db and blotter.db (default artifacts/paper)'
+    ),
+    targets: Path | None = typer.Option(
+        None, help="CSV of symbol,weight: trade these targets instead of a model's"
+    ),
+    alpaca_url: str | None = typer.Option(
+        None, hidden=True, help='Alpaca API base URL (a local fake in tests)'
+    ),
+):
+    """Rebalance a paper account to the strategy's target weights at the as-of date."""
     from trademl.paper import open_broker, paper_rebalance
+
     try:
-        b = broker if broker == 'sim' else open_broker(broker, folder, **_alpaca_options(alpaca_url))
+        b = (
+            broker
+            if broker == 'sim'
+            else open_broker(broker, folder, **_alpaca_options(alpaca_url))
+        )
         tw = _read_targets(targets) if targets else None
-        res = paper_rebalance(asof, b, source, path, model or (None if registry or tw is not None else _default_models()), registry,
-                              tracking_uri, config, folder, targets=tw)
-    except (TrademlError, ValueError) as e: fail(str(e), 1)
+        res = paper_rebalance(
+            asof,
+            b,
+            source,
+            path,
+            model or (None if registry or tw is not None else _default_models()),
+            registry,
+            tracking_uri,
+            config,
+            folder,
+            targets=tw,
+        )
+    except (TrademlError, ValueError) as e:
+        fail(str(e), 1)
     out.print(res.summary(), markup=False)
     out.print('\n'.join(res.rebalance.report.splitlines()[1:]), markup=False)
     return res
 
+
 @paper_app.command('status')
-def paper_status_cmd(broker: str = typer.Option('sim', help='sim | alpaca'),
-                     folder: Optional[Path] = typer.Option(None, '--dir', help='folder of sim.db and blotter.db (default artifacts/paper)'),
-                     alpaca_url: Optional[str] = typer.Option(None, hidden=True, help='Alpaca API base URL (a local fake in tests)')):
-    "Print the paper account, positions, open orders, the last runs and a reconciliation of the blotter with the broker."
+def paper_status_cmd(
+    broker: str = typer.Option('sim', help='sim | alpaca'),
+    folder: Path | None = typer.Option(
+        None, '--dir', help='folder of sim.db and blotter.db (default artifacts/paper)'
+    ),
+    alpaca_url: str | None = typer.Option(
+        None, hidden=True, help='Alpaca API base URL (a local fake in tests)'
+    ),
+):
+    """Print the paper account, positions, open orders, the last runs and a reconciliation of the blotter with the broker."""
     from trademl.paper import open_broker, paper_folder, paper_status
-    if broker == 'sim' and not (paper_folder(folder) / 'sim.db').is_file(): fail(f'no simulated account in {paper_folder(folder)} yet: run `trademl paper rebalance` first', 1)
-    try: text = paper_status(open_broker(broker, folder, **_alpaca_options(alpaca_url)), folder)
-    except (TrademlError, ValueError) as e: fail(str(e), 1)
+
+    if broker == 'sim' and not (paper_folder(folder) / 'sim.db').is_file():
+        fail(
+            f'no simulated account in {paper_folder(folder)} yet: run `trademl paper rebalance` first',
+            1,
+        )
+    try:
+        text = paper_status(open_broker(broker, folder, **_alpaca_options(alpaca_url)), folder)
+    except (TrademlError, ValueError) as e:
+        fail(str(e), 1)
     out.print(text, markup=False)
 
 # %% ../nbs/08_cli.ipynb #d3ec9d80
 def markdown_table(df) -> str:
-    "A DataFrame as a GitHub-flavoured markdown table (dates as YYYY-MM-DD)."
+    """A DataFrame as a GitHub-flavoured markdown table (dates as YYYY-MM-DD)."""
     cell = lambda v: v.strftime('%Y-%m-%d') if hasattr(v, 'strftime') else str(v)
-    rows = [list(map(str, df.columns)), ['---'] * len(df.columns)] + [[cell(v) for v in r] for r in df.itertuples(index=False)]
+    rows = [list(map(str, df.columns)), ['---'] * len(df.columns)] + [
+        [cell(v) for v in r] for r in df.itertuples(index=False)
+    ]
     return '\n'.join('| ' + ' | '.join(r) + ' |' for r in rows)
 
-def data_report(source: str = 'sample', **options) -> tuple[str, dict, 'pd.DataFrame']:
-    "Markdown and JSON summaries of a source (coverage, defects, missing sessions, adjustment events), and the summary table."
+
+def data_report(source: str = 'sample', **options) -> tuple[str, dict, pd.DataFrame]:
+    """Markdown and JSON summaries of a source (coverage, defects, missing sessions, adjustment events), and the summary table."""
     summary, defects = tdata.describe(source, **options)
     raw = tdata.read_source(source, **options)
     events = tdata.adjustment_events(raw)
@@ -373,62 +725,164 @@ def data_report(source: str = 'sample', **options) -> tuple[str, dict, 'pd.DataF
     md += [f'- {e.symbol} {e.date:%Y-%m-%d}: factor x{e.ratio:.4g}' for e in events.itertuples()]
     if source == 'sample':
         aux = tdata.load_auxiliary()
-        md += ['', 'Auxiliary series:', ''] + [f'- {c}: {aux[c].first_valid_index():%Y-%m-%d} .. {aux[c].last_valid_index():%Y-%m-%d}, {aux[c].notna().sum()} values' for c in aux]
-    js = {'source': source, 'summary': json.loads(summary.to_json(orient='records', date_format='iso')),
-          'defects': [str(d) for d in defects], 'adjustment_events': len(events)}
+        md += ['', 'Auxiliary series:', ''] + [
+            f'- {c}: {aux[c].first_valid_index():%Y-%m-%d} .. {aux[c].last_valid_index():%Y-%m-%d}, {aux[c].notna().sum()} values'
+            for c in aux
+        ]
+    js = {
+        'source': source,
+        'summary': json.loads(summary.to_json(orient='records', date_format='iso')),
+        'defects': [str(d) for d in defects],
+        'adjustment_events': len(events),
+    }
     return '\n'.join(md) + '\n', js, summary
 
+
 @app.command()
-def demo(out_dir: Optional[Path] = typer.Option(None, '--out', help='output folder (default artifacts/demo)'),
-         epochs: int = typer.Option(5, help='training epochs of the small models')):
-    "Run the main job on the offline sample and write its outputs under artifacts/demo."
+def demo(
+    out_dir: Path | None = typer.Option(
+        None, '--out', help='output folder (default artifacts/demo)'
+    ),
+    epochs: int = typer.Option(5, help='training epochs of the small models'),
+):
+    """Run the main job on the offline sample and write its outputs under artifacts/demo."""
     t0 = time.time()
     folder = out_dir or project_paths().artifacts / 'demo'
     try:
         panel = tdata.load_panel('sample')
-        out.print(f'loaded the sample: {panel.symbol.nunique()} symbols, {len(panel)} rows, '
-                  f'{panel.date.min():%Y-%m-%d} .. {panel.date.max():%Y-%m-%d}', markup=False)
+        out.print(
+            f'loaded the sample: {panel.symbol.nunique()} symbols, {len(panel)} rows, '
+            f'{panel.date.min():%Y-%m-%d} .. {panel.date.max():%Y-%m-%d}',
+            markup=False,
+        )
         md, js, summary = data_report('sample')
         out.print(_table(summary, 'sample data'))
         atomic_write_text(folder / 'data_report.md', md)
         atomic_write_text(folder / 'data_report.json', json.dumps(js, indent=2))
-    except TrademlError as e: fail(str(e))
+    except TrademlError as e:
+        fail(str(e))
     out.print(f'wrote {folder / "data_report.md"}', markup=False)
-    ds = dataset_build(source='sample', path=None, embedder='local', model=None, name='sample', window=120, horizons='3,5,10',
-                       symbols=None, start=None, end=None, root=None)
+    ds = dataset_build(
+        source='sample',
+        path=None,
+        embedder='local',
+        model=None,
+        name='sample',
+        window=120,
+        horizons='3,5,10',
+        symbols=None,
+        start=None,
+        end=None,
+        root=None,
+    )
     from trademl.inference import predict
+
     for name in ('timeformer', 'tft'):
-        res = train(name, dataset=str(ds.path), preset='small', epochs=epochs, batch_size=256, device='auto', seed=0,
-                    max_train_samples=None, out_dir=None, mlflow=True)
-        try: pred = predict(res.trained, panel)
-        except TrademlError as e: fail(str(e))
+        res = train(
+            name,
+            dataset=str(ds.path),
+            preset='small',
+            epochs=epochs,
+            batch_size=256,
+            device='auto',
+            seed=0,
+            max_train_samples=None,
+            out_dir=None,
+            mlflow=True,
+        )
+        try:
+            pred = predict(res.trained, panel)
+        except TrademlError as e:
+            fail(str(e))
         for s in pred.signals:
-            out.print(f"  {s['strategy']:10s} {s['symbol']:6s} {s['asof']} {s['signal']:5s} strength {s['strength']:.2f} "
-                      f"expected {s['horizon']} return {s['expected_return']:+.4f}", markup=False)
-    out.print('validation on the sample (quick configuration; the README table uses `trademl validate --dataset sample`):', markup=False)
-    validate(source='sample', path=None, dataset=str(ds.path), seeds='0', n_groups=3, n_test_groups=2, embargo=5,
-             epochs_timeformer=max(1, epochs // 2), epochs_tft=1, max_train_samples=1500, veto_trials=5, veto='lightgbm',
-             max_splits=None, shuffle_labels=False, out_dir=None)
+            out.print(
+                f'  {s["strategy"]:10s} {s["symbol"]:6s} {s["asof"]} {s["signal"]:5s} strength {s["strength"]:.2f} '
+                f'expected {s["horizon"]} return {s["expected_return"]:+.4f}',
+                markup=False,
+            )
+    out.print(
+        'validation on the sample (quick configuration; the README table uses `trademl validate --dataset sample`):',
+        markup=False,
+    )
+    validate(
+        source='sample',
+        path=None,
+        dataset=str(ds.path),
+        seeds='0',
+        n_groups=3,
+        n_test_groups=2,
+        embargo=5,
+        epochs_timeformer=max(1, epochs // 2),
+        epochs_tft=1,
+        max_train_samples=1500,
+        veto_trials=5,
+        veto='lightgbm',
+        max_splits=None,
+        shuffle_labels=False,
+        out_dir=None,
+    )
     from trademl.report import ReportConfig
     from trademl.strategy import StrategyConfig
-    cfg = ReportConfig(strategy=StrategyConfig.from_dict({'portfolio': {'max_weight': 0.5, 'z_scale': 0.5}}))
-    cfg_path = atomic_write_text(folder / 'strategy.yaml', '# two index symbols: a per-name cap of 0.5 instead of 0.05\n' + cfg.to_yaml())
-    models = ','.join(str(project_paths().artifacts / 'models' / f'{m}-sample') for m in ('timeformer', 'tft'))
-    out.print('backtest of both models after costs, from the end of their training data:', markup=False)
-    backtest(model=models, registry=None, tracking_uri=None, source='sample', path=None, start=None, end=None, config=cfg_path,
-             out_dir=folder / 'backtest', tearsheet=True)
-    last = f"{panel['date'].max():%Y-%m-%d}"
+
+    cfg = ReportConfig(
+        strategy=StrategyConfig.from_dict({'portfolio': {'max_weight': 0.5, 'z_scale': 0.5}})
+    )
+    cfg_path = atomic_write_text(
+        folder / 'strategy.yaml',
+        '# two index symbols: a per-name cap of 0.5 instead of 0.05\n' + cfg.to_yaml(),
+    )
+    models = ','.join(
+        str(project_paths().artifacts / 'models' / f'{m}-sample') for m in ('timeformer', 'tft')
+    )
+    out.print(
+        'backtest of both models after costs, from the end of their training data:', markup=False
+    )
+    backtest(
+        model=models,
+        registry=None,
+        tracking_uri=None,
+        source='sample',
+        path=None,
+        start=None,
+        end=None,
+        config=cfg_path,
+        out_dir=folder / 'backtest',
+        tearsheet=True,
+    )
+    last = f'{panel["date"].max():%Y-%m-%d}'
     out.print(f'daily report for the last sample date ({last}), run with papermill:', markup=False)
-    report(asof=last, source='sample', path=None, model=models, registry=None, tracking_uri=None, config=cfg_path,
-           out_dir=folder / 'reports', plotlyjs='inline', fail_on_breach=False)
+    report(
+        asof=last,
+        source='sample',
+        path=None,
+        model=models,
+        registry=None,
+        tracking_uri=None,
+        config=cfg_path,
+        out_dir=folder / 'reports',
+        plotlyjs='inline',
+        fail_on_breach=False,
+    )
     out.print(f'simulated paper rebalance at {last} (state in {folder / "paper"}):', markup=False)
     from trademl.paper import PaperConfig
+
     pcfg = atomic_write_text(folder / 'paper.yaml', PaperConfig(report=cfg).to_yaml())
-    paper_rebalance_cmd(asof=last, broker='sim', source='sample', path=None, model=models, registry=None, tracking_uri=None,
-                        config=pcfg, folder=folder / 'paper', targets=None, alpaca_url=None)
+    paper_rebalance_cmd(
+        asof=last,
+        broker='sim',
+        source='sample',
+        path=None,
+        model=models,
+        registry=None,
+        tracking_uri=None,
+        config=pcfg,
+        folder=folder / 'paper',
+        targets=None,
+        alpaca_url=None,
+    )
     out.print(f'demo finished in {time.time() - t0:.1f} s', markup=False)
 
 # %% ../nbs/08_cli.ipynb #512ff272
 def main():
-    "Console-script entry point."
+    """Console-script entry point."""
     app()

@@ -29,28 +29,46 @@ __all__ = ['EXTRAS', 'TrademlError', 'ConfigError', 'DataError', 'MissingExtraEr
 
 # %% ../nbs/00_core.ipynb #4ac79f6c
 class TrademlError(Exception):
-    "Base class of every error trademl raises on purpose: the message is meant for the user."
+    """Base class of every error trademl raises on purpose: the message is meant for the user."""
+
 
 class ConfigError(TrademlError, ValueError):
-    "A configuration value or key is wrong; the message names the key."
+    """A configuration value or key is wrong; the message names the key."""
+
 
 class DataError(TrademlError, ValueError):
-    "Market data breaks the panel contract; the message names symbol, date and column."
+    """Market data breaks the panel contract; the message names symbol, date and column."""
+
 
 class MissingExtraError(TrademlError, ImportError):
-    "An optional dependency is missing; the message names the extra to install."
+    """An optional dependency is missing; the message names the extra to install."""
 
 # %% ../nbs/00_core.ipynb #65f9c7cd
 EXTRAS = {
-    'torch': 'train', 'pytorch_lightning': 'train', 'lightgbm': 'train', 'catboost': 'train',
-    'optuna': 'train', 'mlflow': 'train', 'safetensors': 'train', 'chronos': 'train',
-    'transformers': 'train', 'plotly': 'report', 'quantstats': 'report', 'papermill': 'report',
-    'matplotlib': 'report', 'alpaca': 'trade', 'dotenv': 'trade', 'yfinance': 'online',
-    'talib': 'dev', 'skfolio': 'dev', 'nbdev': 'dev',
+    'torch': 'train',
+    'pytorch_lightning': 'train',
+    'lightgbm': 'train',
+    'catboost': 'train',
+    'optuna': 'train',
+    'mlflow': 'train',
+    'safetensors': 'train',
+    'chronos': 'train',
+    'transformers': 'train',
+    'plotly': 'report',
+    'quantstats': 'report',
+    'papermill': 'report',
+    'matplotlib': 'report',
+    'alpaca': 'trade',
+    'dotenv': 'trade',
+    'yfinance': 'online',
+    'talib': 'dev',
+    'skfolio': 'dev',
+    'nbdev': 'dev',
 }
 
+
 def require(module: str, purpose: str | None = None, extra: str | None = None) -> types.ModuleType:
-    "Import `module`, or raise `MissingExtraError` naming the extra that installs it."
+    """Import `module`, or raise `MissingExtraError` naming the extra that installs it."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
@@ -58,45 +76,64 @@ def require(module: str, purpose: str | None = None, extra: str | None = None) -
         extra = extra or EXTRAS.get(top, 'all')
         what = f'{purpose} needs' if purpose else 'trademl needs'
         raise MissingExtraError(
-            f"{what} the optional package {top!r}, which is not installed: "
-            f"pip install 'trademl[{extra}]'  ({e})") from None
+            f'{what} the optional package {top!r}, which is not installed: '
+            f"pip install 'trademl[{extra}]'  ({e})"
+        ) from None
 
 # %% ../nbs/00_core.ipynb #f3d20109
 def _type_name(tp) -> str:
     return getattr(tp, '__name__', None) or str(tp).replace('typing.', '')
 
+
 def _coerce(value, tp, key: str):
-    "Check `value` against the annotation `tp`, converting only lossless cases (int -> float, list -> tuple)."
+    """Check `value` against the annotation `tp`, converting only lossless cases (int -> float, list -> tuple)."""
     origin, args = get_origin(tp), get_args(tp)
-    if tp is Any: return value
+    if tp is Any:
+        return value
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args: return None
+        if value is None and type(None) in args:
+            return None
         for a in args:
-            if a is type(None): continue
-            try: return _coerce(value, a, key)
-            except ConfigError: pass
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                pass
         raise ConfigError(f'{key}: expected {_type_name(tp)}, got {value!r}')
     if origin is Literal:
-        if value in args: return value
+        if value in args:
+            return value
         raise ConfigError(f'{key}: expected one of {list(args)}, got {value!r}')
     if is_dataclass(tp):
-        if isinstance(value, tp): return value
-        if not isinstance(value, dict): raise ConfigError(f'{key}: expected a mapping for section {tp.__name__}, got {value!r}')
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f'{key}: expected a mapping for section {tp.__name__}, got {value!r}')
         return _from_dict(tp, value, key + '.')
     if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)): raise ConfigError(f'{key}: expected a list, got {value!r}')
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f'{key}: expected a list, got {value!r}')
         inner = args[0] if args else Any
         items = [_coerce(v, inner, f'{key}[{i}]') for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
     if origin is dict:
-        if not isinstance(value, dict): raise ConfigError(f'{key}: expected a mapping, got {value!r}')
+        if not isinstance(value, dict):
+            raise ConfigError(f'{key}: expected a mapping, got {value!r}')
         kt, vt = args or (Any, Any)
         return {_coerce(k, kt, key): _coerce(v, vt, f'{key}.{k}') for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
-    if tp is Path and isinstance(value, (str, Path)): return Path(value)
-    if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is Path and isinstance(value, (str, Path)):
+        return Path(value)
+    if (
+        isinstance(tp, type)
+        and isinstance(value, tp)
+        and not (tp is int and isinstance(value, bool))
+    ):
         return value
     raise ConfigError(f'{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})')
+
 
 def _from_dict(cls, d: dict, prefix: str = ''):
     hints = get_type_hints(cls)
@@ -105,143 +142,187 @@ def _from_dict(cls, d: dict, prefix: str = ''):
         if k not in names:
             close = difflib.get_close_matches(str(k), names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ''
-            raise ConfigError(f"unknown configuration key '{prefix}{k}' in {cls.__name__}{hint}; "
-                              f'valid keys: {", ".join(names)}')
+            raise ConfigError(
+                f"unknown configuration key '{prefix}{k}' in {cls.__name__}{hint}; "
+                f'valid keys: {", ".join(names)}'
+            )
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in d.items()}
     obj = cls(**kwargs)
-    if hasattr(obj, 'check'): obj.check()
+    if hasattr(obj, 'check'):
+        obj.check()
     return obj
 
 # %% ../nbs/00_core.ipynb #dbc31c4c
 class Config:
-    "Mixin for configuration dataclasses: strict `from_dict` / `from_yaml`, and `to_dict` / `to_yaml`."
+    """Mixin for configuration dataclasses: strict `from_dict` / `from_yaml`, and `to_dict` / `to_yaml`."""
+
     @classmethod
     def from_dict(cls, d: dict | None = None, **overrides):
-        "Build from a mapping, checking every key and type; `overrides` win over `d`."
+        """Build from a mapping, checking every key and type; `overrides` win over `d`."""
         d = {**(d or {}), **overrides}
-        if not isinstance(d, dict): raise ConfigError(f'{cls.__name__}: expected a mapping, got {d!r}')
+        if not isinstance(d, dict):
+            raise ConfigError(f'{cls.__name__}: expected a mapping, got {d!r}')
         return _from_dict(cls, d)
 
     @classmethod
     def from_yaml(cls, path_or_text: str | Path):
-        "Build from a YAML file path or a YAML string."
+        """Build from a YAML file path or a YAML string."""
         import yaml
+
         s = str(path_or_text)
-        is_path = isinstance(path_or_text, Path) or ('\n' not in s and s.endswith(('.yml', '.yaml')))
-        if is_path and not Path(s).is_file(): raise ConfigError(f'configuration file not found: {s}')
+        is_path = isinstance(path_or_text, Path) or (
+            '\n' not in s and s.endswith(('.yml', '.yaml'))
+        )
+        if is_path and not Path(s).is_file():
+            raise ConfigError(f'configuration file not found: {s}')
         where = s if is_path else 'configuration text'
-        try: d = yaml.safe_load(Path(s).read_text() if is_path else s) or {}
-        except yaml.YAMLError as e: raise ConfigError(f'invalid YAML in {where}: {e}') from None
-        if not isinstance(d, dict): raise ConfigError(f'{where}: expected a mapping of keys to values, got {d!r}')
+        try:
+            d = yaml.safe_load(Path(s).read_text() if is_path else s) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f'invalid YAML in {where}: {e}') from None
+        if not isinstance(d, dict):
+            raise ConfigError(f'{where}: expected a mapping of keys to values, got {d!r}')
         return cls.from_dict(d)
 
     def to_dict(self) -> dict:
-        "A plain, YAML/JSON-friendly mapping of this configuration."
+        """A plain, YAML/JSON-friendly mapping of this configuration."""
+
         def conv(v):
-            if is_dataclass(v): return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
-            if isinstance(v, (list, tuple)): return [conv(x) for x in v]
-            if isinstance(v, Path): return str(v)
-            if isinstance(v, dict): return {k: conv(x) for k, x in v.items()}
+            if is_dataclass(v):
+                return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
+            if isinstance(v, (list, tuple)):
+                return [conv(x) for x in v]
+            if isinstance(v, Path):
+                return str(v)
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
             return v
+
         return conv(self)
 
     def to_yaml(self) -> str:
-        "This configuration as YAML text (round-trips through `from_yaml`)."
+        """This configuration as YAML text (round-trips through `from_yaml`)."""
         import yaml
+
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 # %% ../nbs/00_core.ipynb #f9e8f22b
 @dataclass
 class DataConfig(Config):
-    "Where market data comes from and how it is cleaned (see `trademl.data.load_panel`)."
-    source: str = 'sample'              # sample | synthetic | files | yfinance
-    path: str | None = None             # folder or file for `files`
-    symbols: list[str] | None = None    # None: every symbol the source has
-    start: str | None = None            # first date kept (inclusive), ISO format
-    end: str | None = None              # last date kept (inclusive)
-    adjust: bool = True                 # rescale OHLC by adj_close/close when available
-    repair: bool = False                # fix what can be fixed (reported) instead of raising
-    calendar: str = 'XNYS'              # exchange calendar for missing-session reports
+    """Where market data comes from and how it is cleaned (see `trademl.data.load_panel`)."""
+
+    source: str = 'sample'  # sample | synthetic | files | yfinance
+    path: str | None = None  # folder or file for `files`
+    symbols: list[str] | None = None  # None: every symbol the source has
+    start: str | None = None  # first date kept (inclusive), ISO format
+    end: str | None = None  # last date kept (inclusive)
+    adjust: bool = True  # rescale OHLC by adj_close/close when available
+    repair: bool = False  # fix what can be fixed (reported) instead of raising
+    calendar: str = 'XNYS'  # exchange calendar for missing-session reports
 
     def check(self):
-        "Cross-field checks that types alone cannot express."
+        """Cross-field checks that types alone cannot express."""
         if self.source == 'files' and not self.path:
             raise ConfigError("data.path: the 'files' source needs a path to a folder or file")
         if self.start and self.end and str(self.start) > str(self.end):
             raise ConfigError(f'data.start ({self.start}) is after data.end ({self.end})')
 
+
 @dataclass
 class TrademlConfig(Config):
-    "The whole run configuration; each section is its own dataclass."
+    """The whole run configuration; each section is its own dataclass."""
+
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
 
 # %% ../nbs/00_core.ipynb #fad283a7
 @dataclass(frozen=True)
 class ProjectPaths:
-    "The folders a trademl project reads and writes."
+    """The folders a trademl project reads and writes."""
+
     root: Path
+
     @property
-    def data(self) -> Path: return self.root / 'data'
+    def data(self) -> Path:
+        return self.root / 'data'
+
     @property
-    def artifacts(self) -> Path: return self.root / 'artifacts'
-    def ensure(self) -> 'ProjectPaths':
-        "Create `data/` and `artifacts/` if they are missing."
-        for p in (self.data, self.artifacts): p.mkdir(parents=True, exist_ok=True)
+    def artifacts(self) -> Path:
+        return self.root / 'artifacts'
+
+    def ensure(self) -> ProjectPaths:
+        """Create `data/` and `artifacts/` if they are missing."""
+        for p in (self.data, self.artifacts):
+            p.mkdir(parents=True, exist_ok=True)
         return self
+
 
 def _is_trademl_root(p: Path) -> bool:
     ini = p / 'settings.ini'
     return ini.is_file() and 'lib_name = trademl' in ini.read_text(errors='ignore')
 
+
 def project_paths(root: str | Path | None = None) -> ProjectPaths:
-    "Locate the project: `root`, else `$TRADEML_HOME`, else the enclosing trademl checkout, else the cwd."
-    if root is None and os.environ.get('TRADEML_HOME'): root = os.environ['TRADEML_HOME']
-    if root is not None: return ProjectPaths(Path(root).expanduser().resolve())
+    """Locate the project: `root`, else `$TRADEML_HOME`, else the enclosing trademl checkout, else the cwd."""
+    if root is None and os.environ.get('TRADEML_HOME'):
+        root = os.environ['TRADEML_HOME']
+    if root is not None:
+        return ProjectPaths(Path(root).expanduser().resolve())
     cwd = Path.cwd().resolve()
     for p in (cwd, *cwd.parents):
-        if _is_trademl_root(p): return ProjectPaths(p)
+        if _is_trademl_root(p):
+            return ProjectPaths(p)
     return ProjectPaths(cwd)
 
 # %% ../nbs/00_core.ipynb #b589e490
 def _umask() -> int:
-    m = os.umask(0); os.umask(m)
+    m = os.umask(0)
+    os.umask(m)
     return m
+
 
 @contextmanager
 def atomic_path(path: str | Path):
-    "Yield a temporary path beside `path`; on success it replaces `path` atomically, on error it is removed."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    """Yield a temporary path beside `path`; on success it replaces `path` atomically, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        if Path(tmp).exists(): os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; give the file normal permissions
+        if Path(tmp).exists():
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
+
 def atomic_write_text(path: str | Path, text: str, encoding: str = 'utf-8') -> Path:
-    "Write `text` to `path` atomically and return the path."
-    with atomic_path(path) as tmp: Path(tmp).write_text(text, encoding=encoding)
+    """Write `text` to `path` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding=encoding)
     return Path(path)
 
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    "Write `data` to `path` atomically and return the path."
-    with atomic_path(path) as tmp: Path(tmp).write_bytes(data)
+    """Write `data` to `path` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #63c9c728
 def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
-    "Seed `random`, NumPy and torch (if installed); optionally make torch deterministic. Returns the seed."
+    """Seed `random`, NumPy and torch (if installed); optionally make torch deterministic. Returns the seed."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ConfigError(f'seed: expected an integer in [0, 2**32), got {seed!r}')
     seed = int(seed)
     os.environ['PYTHONHASHSEED'] = str(seed)
-    random.seed(seed); np.random.seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
     if importlib.util.find_spec('torch') is not None:
         import torch
+
         torch.manual_seed(seed)
         if deterministic:
             os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
@@ -252,30 +333,42 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
 def _torch_or_none():
     return importlib.import_module('torch') if importlib.util.find_spec('torch') else None
 
+
 def get_device(prefer: str = 'auto') -> str:
-    "'cuda', 'mps' or 'cpu': the best available for `prefer='auto'`, else `prefer` if it is available."
+    """'cuda', 'mps' or 'cpu': the best available for `prefer='auto'`, else `prefer` if it is available."""
     torch = _torch_or_none()
-    avail = {'cpu': True,
-             'cuda': bool(torch and torch.cuda.is_available()),
-             'mps': bool(torch and getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available())}
-    if prefer == 'auto': return next(d for d in ('cuda', 'mps', 'cpu') if avail[d])
-    if prefer not in avail: raise ConfigError(f"device: expected one of auto, cuda, mps, cpu, got {prefer!r}")
-    if not avail[prefer]: raise ConfigError(f'device: {prefer!r} was requested but is not available on this machine')
+    avail = {
+        'cpu': True,
+        'cuda': bool(torch and torch.cuda.is_available()),
+        'mps': bool(
+            torch and getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()
+        ),
+    }
+    if prefer == 'auto':
+        return next(d for d in ('cuda', 'mps', 'cpu') if avail[d])
+    if prefer not in avail:
+        raise ConfigError(f'device: expected one of auto, cuda, mps, cpu, got {prefer!r}')
+    if not avail[prefer]:
+        raise ConfigError(f'device: {prefer!r} was requested but is not available on this machine')
     return prefer
 
+
 def precision_for(device: str) -> str:
-    "Lightning precision for `device`: '16-mixed' on CUDA, '32-true' elsewhere."
+    """Lightning precision for `device`: '16-mixed' on CUDA, '32-true' elsewhere."""
     return '16-mixed' if device == 'cuda' else '32-true'
 
 # %% ../nbs/00_core.ipynb #b354dad9
 _FMT = '%(asctime)s %(levelname)-7s %(name)s: %(message)s'
 
+
 def get_logger(name: str = 'trademl') -> logging.Logger:
-    "A logger under the `trademl` hierarchy, configured once."
+    """A logger under the `trademl` hierarchy, configured once."""
     root = logging.getLogger('trademl')
     if not getattr(root, '_trademl_configured', False):
-        h = logging.StreamHandler(sys.stderr); h.setFormatter(logging.Formatter(_FMT, '%H:%M:%S'))
-        root.addHandler(h); root.propagate = False
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter(_FMT, '%H:%M:%S'))
+        root.addHandler(h)
+        root.propagate = False
         root.setLevel(os.environ.get('TRADEML_LOG_LEVEL', 'INFO').upper())
         root._trademl_configured = True
     return logging.getLogger(name if name.startswith('trademl') else f'trademl.{name}')

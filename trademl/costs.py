@@ -5,8 +5,8 @@
 # %% ../nbs/06b_costs.ipynb #e3c7cbb7
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,61 +17,109 @@ from .core import Config, ConfigError
 __all__ = ['CostModel', 'causal_liquidity']
 
 # %% ../nbs/06b_costs.ipynb #05f7e637
-def _per_symbol(spec, symbols: Sequence[str] | None, n: int, default: float, name: str) -> np.ndarray:
-    "A scalar or `{symbol: bps}` mapping as a length-`n` array of bps (missing symbols get `default`)."
+def _per_symbol(
+    spec, symbols: Sequence[str] | None, n: int, default: float, name: str
+) -> np.ndarray:
+    """A scalar or `{symbol: bps}` mapping as a length-`n` array of bps (missing symbols get `default`)."""
     if isinstance(spec, dict):
-        if symbols is None: raise ConfigError(f'{name}: a per-symbol mapping needs the symbols of the columns')
-        if len(symbols) != n: raise ConfigError(f'{name}: {len(symbols)} symbols for {n} columns')
+        if symbols is None:
+            raise ConfigError(f'{name}: a per-symbol mapping needs the symbols of the columns')
+        if len(symbols) != n:
+            raise ConfigError(f'{name}: {len(symbols)} symbols for {n} columns')
         return np.array([float(spec.get(s, default)) for s in symbols], dtype=float)
     return np.full(n, float(spec), dtype=float)
 
+
 @dataclass
 class CostModel(Config):
-    "Fees, half-spread, square-root impact and short borrow; all in bps, spread and borrow per symbol if wanted."
-    fee_bps: float = 0.0                          # commission, bps of traded notional
+    """Fees, half-spread, square-root impact and short borrow; all in bps, spread and borrow per symbol if wanted."""
+
+    fee_bps: float = 0.0  # commission, bps of traded notional
     half_spread_bps: float | dict[str, float] = 5.0
-    impact_coef: float = 0.1                      # Y in Y · σ · √(Q / ADV)
-    borrow_bps_annual: float | dict[str, float] = 50.0   # e.g. {'GME': 2500} over a 50 bps general-collateral default
-    default_borrow_bps: float = 50.0              # for symbols missing from a borrow mapping
-    default_half_spread_bps: float = 5.0          # for symbols missing from a spread mapping
-    max_impact_bps: float = 100.0                 # impact cap, and the charge when ADV or volatility is unknown
+    impact_coef: float = 0.1  # Y in Y · σ · √(Q / ADV)
+    borrow_bps_annual: float | dict[str, float] = (
+        50.0  # e.g. {'GME': 2500} over a 50 bps general-collateral default
+    )
+    default_borrow_bps: float = 50.0  # for symbols missing from a borrow mapping
+    default_half_spread_bps: float = 5.0  # for symbols missing from a spread mapping
+    max_impact_bps: float = 100.0  # impact cap, and the charge when ADV or volatility is unknown
     periods_per_year: int = 252
 
-    def __post_init__(self): self.check()
+    def __post_init__(self):
+        self.check()
 
     def check(self):
-        "Every cost must be finite and non-negative; raise `ConfigError` naming the first bad one."
-        for k in ('fee_bps', 'half_spread_bps', 'impact_coef', 'borrow_bps_annual', 'default_borrow_bps',
-                  'default_half_spread_bps', 'max_impact_bps'):
+        """Every cost must be finite and non-negative; raise `ConfigError` naming the first bad one."""
+        for k in (
+            'fee_bps',
+            'half_spread_bps',
+            'impact_coef',
+            'borrow_bps_annual',
+            'default_borrow_bps',
+            'default_half_spread_bps',
+            'max_impact_bps',
+        ):
             v = getattr(self, k)
-            for s, x in (v.items() if isinstance(v, dict) else [(None, v)]):
-                if not (isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and x >= 0):
-                    raise ConfigError(f'{k}' + (f'[{s!r}]' if s else '') + f': must be a finite number >= 0, got {x!r}')
+            for s, x in v.items() if isinstance(v, dict) else [(None, v)]:
+                if not (
+                    isinstance(x, (int, float))
+                    and not isinstance(x, bool)
+                    and np.isfinite(x)
+                    and x >= 0
+                ):
+                    raise ConfigError(
+                        f'{k}'
+                        + (f'[{s!r}]' if s else '')
+                        + f': must be a finite number >= 0, got {x!r}'
+                    )
         if not (isinstance(self.periods_per_year, int) and self.periods_per_year > 0):
-            raise ConfigError(f'periods_per_year: must be an int > 0, got {self.periods_per_year!r}')
+            raise ConfigError(
+                f'periods_per_year: must be an int > 0, got {self.periods_per_year!r}'
+            )
 
     def impact_fraction(self, abs_trade, adv_notional, daily_vol, capital: float) -> np.ndarray:
-        "Impact per unit traded (a fraction), capped, and the cap where ADV or volatility is unknown."
+        """Impact per unit traded (a fraction), capped, and the cap where ADV or volatility is unknown."""
         cap = self.max_impact_bps / 1e4
         adv, vol = np.asarray(adv_notional, dtype=float), np.asarray(daily_vol, dtype=float)
         ok = np.isfinite(adv) & (adv > 0) & np.isfinite(vol)
-        frac = self.impact_coef * np.where(ok, vol, 0.0) * np.sqrt(abs_trade * capital / np.where(ok, adv, 1.0))
+        frac = (
+            self.impact_coef
+            * np.where(ok, vol, 0.0)
+            * np.sqrt(abs_trade * capital / np.where(ok, adv, 1.0))
+        )
         return np.where(ok, np.minimum(frac, cap), cap)
 
-    def costs(self, trade_weights, held_weights, adv_notional, daily_vol, capital: float,
-              symbols: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        "Costs `fee`, `spread`, `impact`, `borrow`, each a `[T, N]` array of fractions of capital."
+    def costs(
+        self,
+        trade_weights,
+        held_weights,
+        adv_notional,
+        daily_vol,
+        capital: float,
+        symbols: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Costs `fee`, `spread`, `impact`, `borrow`, each a `[T, N]` array of fractions of capital."""
         d = np.abs(np.nan_to_num(np.asarray(trade_weights, dtype=float)))
         h = np.nan_to_num(np.asarray(held_weights, dtype=float))
         n = d.shape[1]
-        hs = _per_symbol(self.half_spread_bps, symbols, n, self.default_half_spread_bps, 'half_spread_bps')
-        bb = _per_symbol(self.borrow_bps_annual, symbols, n, self.default_borrow_bps, 'borrow_bps_annual')
-        return {'fee': self.fee_bps / 1e4 * d, 'spread': hs[None, :] / 1e4 * d,
-                'impact': self.impact_fraction(d, adv_notional, daily_vol, capital) * d,
-                'borrow': bb[None, :] / 1e4 / self.periods_per_year * np.maximum(-h, 0.0)}
+        hs = _per_symbol(
+            self.half_spread_bps, symbols, n, self.default_half_spread_bps, 'half_spread_bps'
+        )
+        bb = _per_symbol(
+            self.borrow_bps_annual, symbols, n, self.default_borrow_bps, 'borrow_bps_annual'
+        )
+        return {
+            'fee': self.fee_bps / 1e4 * d,
+            'spread': hs[None, :] / 1e4 * d,
+            'impact': self.impact_fraction(d, adv_notional, daily_vol, capital) * d,
+            'borrow': bb[None, :] / 1e4 / self.periods_per_year * np.maximum(-h, 0.0),
+        }
 
-def causal_liquidity(close: pd.DataFrame, volume: pd.DataFrame, window: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "ADV (notional) and daily volatility for each trade day from data up to the day before (rolling `window`)."
+
+def causal_liquidity(
+    close: pd.DataFrame, volume: pd.DataFrame, window: int = 20
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ADV (notional) and daily volatility for each trade day from data up to the day before (rolling `window`)."""
     adv = (close * volume.fillna(0.0)).rolling(window, min_periods=1).mean().shift(1)
     vol = np.log(close / close.shift(1)).rolling(window, min_periods=2).std().shift(1)
     return adv, vol

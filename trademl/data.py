@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, asdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ OPTIONAL_COLUMNS = ['adj_close']
 # %% ../nbs/01_dataset.ipynb #88d6e5e4
 @dataclass(frozen=True)
 class Defect:
-    "One way a panel breaks the contract, located by symbol, date and column."
+    """One way a panel breaks the contract, located by symbol, date and column."""
+
     kind: str
     symbol: str
     date: pd.Timestamp | None
@@ -40,98 +41,209 @@ class Defect:
     detail: str
 
     def __str__(self):
-        day = '*' if self.date is None or pd.isna(self.date) else pd.Timestamp(self.date).strftime('%Y-%m-%d')
+        day = (
+            '*'
+            if self.date is None or pd.isna(self.date)
+            else pd.Timestamp(self.date).strftime('%Y-%m-%d')
+        )
         return f'symbol {self.symbol} date {day} column {self.column}: {self.detail}'
 
-def _row_defects(panel: pd.DataFrame, mask, kind: str, column: str, detail: Callable) -> list[Defect]:
-    "Defects for the rows where `mask` holds; `detail(row)` describes each."
+
+def _row_defects(
+    panel: pd.DataFrame, mask, kind: str, column: str, detail: Callable
+) -> list[Defect]:
+    """Defects for the rows where `mask` holds; `detail(row)` describes each."""
     rows = panel.loc[np.asarray(mask, dtype=bool)]
-    return [Defect(kind, str(r.symbol), r.date, column, detail(r)) for r in rows.itertuples(index=False)]
+    return [
+        Defect(kind, str(r.symbol), r.date, column, detail(r)) for r in rows.itertuples(index=False)
+    ]
 
 # %% ../nbs/01_dataset.ipynb #6c031d0d
 def _structure_defects(panel: pd.DataFrame) -> list[Defect]:
-    "Missing columns and wrongly typed dates: problems that stop every other check."
+    """Missing columns and wrongly typed dates: problems that stop every other check."""
     missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
     if missing:
-        return [Defect('missing_column', '*', None, c, f'required column is missing (columns found: {list(panel.columns)})')
-                for c in missing]
+        return [
+            Defect(
+                'missing_column',
+                '*',
+                None,
+                c,
+                f'required column is missing (columns found: {list(panel.columns)})',
+            )
+            for c in missing
+        ]
     if not pd.api.types.is_datetime64_any_dtype(panel['date']):
-        return [Defect('date_type', '*', None, 'date', f'dates must be datetime64, got {panel["date"].dtype}')]
+        return [
+            Defect(
+                'date_type',
+                '*',
+                None,
+                'date',
+                f'dates must be datetime64, got {panel["date"].dtype}',
+            )
+        ]
     if getattr(panel['date'].dt, 'tz', None) is not None:
-        return [Defect('date_tz', '*', None, 'date', f'dates must be tz-naive, got tz={panel["date"].dt.tz}')]
+        return [
+            Defect(
+                'date_tz',
+                '*',
+                None,
+                'date',
+                f'dates must be tz-naive, got tz={panel["date"].dt.tz}',
+            )
+        ]
     return []
 
+
 def _order_defects(panel: pd.DataFrame) -> list[Defect]:
-    "Missing dates, duplicate (symbol, date) pairs, dates out of order and symbols split into several blocks."
-    out = _row_defects(panel, panel['date'].isna(), 'missing_date', 'date', lambda r: 'date is missing')
+    """Missing dates, duplicate (symbol, date) pairs, dates out of order and symbols split into several blocks."""
+    out = _row_defects(
+        panel, panel['date'].isna(), 'missing_date', 'date', lambda r: 'date is missing'
+    )
     dup = panel.duplicated(['symbol', 'date'], keep='first') & panel['date'].notna()
     out += _row_defects(panel, dup, 'duplicate', 'date', lambda r: 'duplicate (symbol, date) row')
     sym, d = panel['symbol'].to_numpy(), panel['date'].to_numpy()
     same = np.r_[False, sym[1:] == sym[:-1]]
     back = same & np.r_[False, d[1:] < d[:-1]]
-    out += _row_defects(panel, back, 'unsorted', 'date', lambda r: 'date is earlier than the row before it (panel must be sorted by symbol, date)')
+    out += _row_defects(
+        panel,
+        back,
+        'unsorted',
+        'date',
+        lambda r: 'date is earlier than the row before it (panel must be sorted by symbol, date)',
+    )
     starts = pd.Series(sym[~same])
     for s in starts[starts.duplicated()].unique():
-        out.append(Defect('unsorted', str(s), None, 'symbol', 'rows of this symbol are not contiguous (panel must be sorted by symbol, date)'))
+        out.append(
+            Defect(
+                'unsorted',
+                str(s),
+                None,
+                'symbol',
+                'rows of this symbol are not contiguous (panel must be sorted by symbol, date)',
+            )
+        )
     return out
 
+
 def _value_defects(panel: pd.DataFrame) -> list[Defect]:
-    "NaN/inf or non-positive prices, inconsistent high/low, and missing or negative volume."
+    """NaN/inf or non-positive prices, inconsistent high/low, and missing or negative volume."""
     out = []
     prices = [c for c in PRICE_COLUMNS + OPTIONAL_COLUMNS if c in panel.columns]
     for c in prices:
         v = pd.to_numeric(panel[c], errors='coerce').to_numpy(dtype=float)
-        out += _row_defects(panel, ~np.isfinite(v), 'not_finite', c, lambda r, c=c: f'{c} is {getattr(r, c)!r} (must be a finite number)')
-        out += _row_defects(panel, np.isfinite(v) & (v <= 0), 'non_positive', c, lambda r, c=c: f'{c} is {getattr(r, c)!r} (prices must be > 0)')
-    o, h, l, c = (pd.to_numeric(panel[k], errors='coerce').to_numpy(dtype=float) for k in PRICE_COLUMNS)
-    out += _row_defects(panel, h < l, 'high_below_low', 'high', lambda r: f'high {r.high} is below low {r.low}')
-    out += _row_defects(panel, h < np.maximum(o, c), 'high_below_open_close', 'high', lambda r: f'high {r.high} is below max(open {r.open}, close {r.close})')
-    out += _row_defects(panel, l > np.minimum(o, c), 'low_above_open_close', 'low', lambda r: f'low {r.low} is above min(open {r.open}, close {r.close})')
+        out += _row_defects(
+            panel,
+            ~np.isfinite(v),
+            'not_finite',
+            c,
+            lambda r, c=c: f'{c} is {getattr(r, c)!r} (must be a finite number)',
+        )
+        out += _row_defects(
+            panel,
+            np.isfinite(v) & (v <= 0),
+            'non_positive',
+            c,
+            lambda r, c=c: f'{c} is {getattr(r, c)!r} (prices must be > 0)',
+        )
+    o, h, l, c = (
+        pd.to_numeric(panel[k], errors='coerce').to_numpy(dtype=float) for k in PRICE_COLUMNS
+    )
+    out += _row_defects(
+        panel, h < l, 'high_below_low', 'high', lambda r: f'high {r.high} is below low {r.low}'
+    )
+    out += _row_defects(
+        panel,
+        h < np.maximum(o, c),
+        'high_below_open_close',
+        'high',
+        lambda r: f'high {r.high} is below max(open {r.open}, close {r.close})',
+    )
+    out += _row_defects(
+        panel,
+        l > np.minimum(o, c),
+        'low_above_open_close',
+        'low',
+        lambda r: f'low {r.low} is above min(open {r.open}, close {r.close})',
+    )
     vol = pd.to_numeric(panel['volume'], errors='coerce').to_numpy(dtype=float)
-    out += _row_defects(panel, ~np.isfinite(vol), 'not_finite', 'volume', lambda r: f'volume is {r.volume!r} (must be a finite number; 0 for indices)')
-    out += _row_defects(panel, vol < 0, 'negative_volume', 'volume', lambda r: f'volume is {r.volume!r} (must be >= 0)')
+    out += _row_defects(
+        panel,
+        ~np.isfinite(vol),
+        'not_finite',
+        'volume',
+        lambda r: f'volume is {r.volume!r} (must be a finite number; 0 for indices)',
+    )
+    out += _row_defects(
+        panel,
+        vol < 0,
+        'negative_volume',
+        'volume',
+        lambda r: f'volume is {r.volume!r} (must be >= 0)',
+    )
     return out
 
+
 def find_defects(panel: pd.DataFrame) -> list[Defect]:
-    "Every way `panel` breaks the panel contract, in row order within each check."
-    if not isinstance(panel, pd.DataFrame): raise DataError(f'a panel must be a pandas DataFrame, got {type(panel).__name__}')
+    """Every way `panel` breaks the panel contract, in row order within each check."""
+    if not isinstance(panel, pd.DataFrame):
+        raise DataError(f'a panel must be a pandas DataFrame, got {type(panel).__name__}')
     out = _structure_defects(panel)
-    if out: return out
+    if out:
+        return out
     panel = panel.reset_index(drop=True)
     return _order_defects(panel) + _value_defects(panel)
 
 # %% ../nbs/01_dataset.ipynb #2d5c3fb5
 def _defect_error(defects: list[Defect], what: str = 'the panel', limit: int = 25) -> DataError:
     lines = [f'  {d}' for d in defects[:limit]]
-    if len(defects) > limit: lines.append(f'  ... and {len(defects) - limit} more')
+    if len(defects) > limit:
+        lines.append(f'  ... and {len(defects) - limit} more')
     err = DataError(f'{len(defects)} defect(s) in {what}:\n' + '\n'.join(lines))
     err.defects = defects
     return err
 
+
 def validate_panel(panel: pd.DataFrame, what: str = 'the panel') -> pd.DataFrame:
-    "Return `panel` unchanged if it honours the contract; else raise `DataError` listing every defect."
+    """Return `panel` unchanged if it honours the contract; else raise `DataError` listing every defect."""
     defects = find_defects(panel)
-    if defects: raise _defect_error(defects, what)
+    if defects:
+        raise _defect_error(defects, what)
     return panel
 
 # %% ../nbs/01_dataset.ipynb #2e0d7af3
 def _changes(panel, mask, column, action, before, after=None) -> list[dict]:
     rows = panel.loc[np.asarray(mask, dtype=bool)]
-    b = rows[before] if isinstance(before, str) and before in rows else pd.Series(before, index=rows.index)
-    a = pd.Series(after, index=rows.index) if not isinstance(after, pd.Series) else after.loc[rows.index]
-    return [dict(symbol=str(s), date=d, column=column, action=action, before=x, after=y)
-            for s, d, x, y in zip(rows['symbol'], rows['date'], b, a)]
+    b = (
+        rows[before]
+        if isinstance(before, str) and before in rows
+        else pd.Series(before, index=rows.index)
+    )
+    a = (
+        pd.Series(after, index=rows.index)
+        if not isinstance(after, pd.Series)
+        else after.loc[rows.index]
+    )
+    return [
+        {'symbol': str(s), 'date': d, 'column': column, 'action': action, 'before': x, 'after': y}
+        for s, d, x, y in zip(rows['symbol'], rows['date'], b, a)
+    ]
+
 
 def repair(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Fix what can be fixed unambiguously; return `(repaired panel, report)` with one report row per change."
+    """Fix what can be fixed unambiguously; return `(repaired panel, report)` with one report row per change."""
     structural = _structure_defects(panel)
-    if structural: raise _defect_error(structural, 'the panel (cannot be repaired)')
+    if structural:
+        raise _defect_error(structural, 'the panel (cannot be repaired)')
     p = panel.reset_index(drop=True).copy()
     changes: list[dict] = []
     order = np.lexsort((p['date'].to_numpy(), p['symbol'].astype(str).to_numpy()))
     if (order != np.arange(len(p))).any():
         moved = p.iloc[order].reset_index(drop=True)
-        changes += _changes(moved, moved.index.to_numpy() != order, 'date', 'reordered', 'date', moved['date'])
+        changes += _changes(
+            moved, moved.index.to_numpy() != order, 'date', 'reordered', 'date', moved['date']
+        )
         p = moved
     bad = p['date'].isna()
     for c in [c for c in PRICE_COLUMNS + OPTIONAL_COLUMNS if c in p]:
@@ -139,7 +251,9 @@ def repair(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         bad |= ~np.isfinite(v) | (v <= 0)
     vol = pd.to_numeric(p['volume'], errors='coerce')
     bad |= ~np.isfinite(vol) | (vol < 0)
-    changes += _changes(p, bad, 'row', 'dropped (missing date, bad price or bad volume)', 'close', np.nan)
+    changes += _changes(
+        p, bad, 'row', 'dropped (missing date, bad price or bad volume)', 'close', np.nan
+    )
     p = p.loc[~bad].reset_index(drop=True)
     dup = p.duplicated(['symbol', 'date'], keep='last')
     changes += _changes(p, dup, 'row', 'dropped duplicate (kept the last row)', 'close', np.nan)
@@ -148,42 +262,64 @@ def repair(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     changes += _changes(p, hi != p['high'], 'high', 'raised to max(open, close)', 'high', hi)
     changes += _changes(p, lo != p['low'], 'low', 'lowered to min(open, close)', 'low', lo)
     p['high'], p['low'] = hi, lo
-    report = pd.DataFrame(changes, columns=['symbol', 'date', 'column', 'action', 'before', 'after'])
+    report = pd.DataFrame(
+        changes, columns=['symbol', 'date', 'column', 'action', 'before', 'after']
+    )
     return validate_panel(p, 'the repaired panel'), report
 
 # %% ../nbs/01_dataset.ipynb #e1caa495
 def adjust(panel: pd.DataFrame) -> pd.DataFrame:
-    "Rescale OHLC by `adj_close/close` and volume inversely; a panel without `adj_close` is returned as is."
-    if 'adj_close' not in panel.columns: return panel
+    """Rescale OHLC by `adj_close/close` and volume inversely; a panel without `adj_close` is returned as is."""
+    if 'adj_close' not in panel.columns:
+        return panel
     p = panel.copy()
     f = (p['adj_close'] / p['close']).to_numpy()
-    for c in PRICE_COLUMNS: p[c] = p[c].to_numpy() * f   # one factor for all four keeps high >= close etc. exact
+    for c in PRICE_COLUMNS:
+        p[c] = p[c].to_numpy() * f  # one factor for all four keeps high >= close etc. exact
     p['volume'] = p['volume'].to_numpy() / f
     return p
 
+
 def adjustment_events(panel: pd.DataFrame, threshold: float = 0.05) -> pd.DataFrame:
-    "Days where `adj_close/close` changes by more than `threshold` (relative) from the previous row: splits and large distributions."
+    """Days where `adj_close/close` changes by more than `threshold` (relative) from the previous row: splits and large distributions."""
     cols = ['symbol', 'date', 'factor_before', 'factor_after', 'ratio']
-    if 'adj_close' not in panel.columns: return pd.DataFrame(columns=cols)
+    if 'adj_close' not in panel.columns:
+        return pd.DataFrame(columns=cols)
     f = panel['adj_close'] / panel['close']
     prev = f.groupby(panel['symbol'], sort=False).shift()
     ratio = prev / f
     m = (ratio - 1).abs() > threshold
-    return pd.DataFrame({'symbol': panel['symbol'][m], 'date': panel['date'][m], 'factor_before': prev[m],
-                         'factor_after': f[m], 'ratio': ratio[m]}, columns=cols).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            'symbol': panel['symbol'][m],
+            'date': panel['date'][m],
+            'factor_before': prev[m],
+            'factor_after': f[m],
+            'ratio': ratio[m],
+        },
+        columns=cols,
+    ).reset_index(drop=True)
 
 # %% ../nbs/01_dataset.ipynb #0a619df3
 def _sessions(calendar: str, start, end) -> pd.DatetimeIndex:
     xcals = require('exchange_calendars', 'the missing-session report', extra='all')
     start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
-    try: cal = xcals.get_calendar(calendar, start=max(start, pd.Timestamp('1900-01-02')), end=end + pd.Timedelta(days=7))
-    except Exception as e: raise DataError(f'calendar {calendar!r} cannot cover {start:%Y-%m-%d}..{end:%Y-%m-%d}: {e}') from None
+    try:
+        cal = xcals.get_calendar(
+            calendar, start=max(start, pd.Timestamp('1900-01-02')), end=end + pd.Timedelta(days=7)
+        )
+    except Exception as e:
+        raise DataError(
+            f'calendar {calendar!r} cannot cover {start:%Y-%m-%d}..{end:%Y-%m-%d}: {e}'
+        ) from None
     s = cal.sessions
     return pd.DatetimeIndex(s[(s >= start) & (s <= end)]).as_unit('ns')
 
+
 def missing_sessions(panel: pd.DataFrame, calendar: str = 'XNYS') -> pd.DataFrame:
-    "Sessions of `calendar` within each symbol's first..last date that have no row (columns symbol, date)."
-    if panel.empty: return pd.DataFrame(columns=['symbol', 'date'])
+    """Sessions of `calendar` within each symbol's first..last date that have no row (columns symbol, date)."""
+    if panel.empty:
+        return pd.DataFrame(columns=['symbol', 'date'])
     sessions = _sessions(calendar, panel['date'].min(), panel['date'].max())
     out = []
     for sym, d in panel.groupby('symbol', sort=False)['date']:
@@ -195,39 +331,55 @@ def missing_sessions(panel: pd.DataFrame, calendar: str = 'XNYS') -> pd.DataFram
 # %% ../nbs/01_dataset.ipynb #a62072e1
 PROVIDERS: dict[str, Callable[..., pd.DataFrame]] = {}
 
+
 def register_provider(name: str):
-    "Decorator that makes a function `f(path=None, **options) -> raw panel` available as `load_panel(source=name)`."
+    """Decorator that makes a function `f(path=None, **options) -> raw panel` available as `load_panel(source=name)`."""
+
     def deco(fn):
         PROVIDERS[name] = fn
         return fn
+
     return deco
 
+
 def _finish(df: pd.DataFrame) -> pd.DataFrame:
-    "Canonical column order and dtypes (ns dates, str symbols, float values) without touching values."
+    """Canonical column order and dtypes (ns dates, str symbols, float values) without touching values."""
     cols = PANEL_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in df.columns]
     out = df[cols].copy()
     out['date'] = pd.to_datetime(out['date']).astype('datetime64[ns]')
     out['symbol'] = out['symbol'].astype(str)
-    for c in cols[2:]: out[c] = pd.to_numeric(out[c], errors='coerce').astype('float64')
+    for c in cols[2:]:
+        out[c] = pd.to_numeric(out[c], errors='coerce').astype('float64')
     return out.reset_index(drop=True)
 
 # %% ../nbs/01_dataset.ipynb #590b340b
 SAMPLE_SYMBOLS = {'^GSPC': 'sp500', '^IXIC': 'nasdaq'}
 
+
 def _yahoo_frame(df: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    d = df.rename(columns=lambda c: c.strip().lower().replace(' ', '_')).rename_axis('date').reset_index()
+    d = (
+        df.rename(columns=lambda c: c.strip().lower().replace(' ', '_'))
+        .rename_axis('date')
+        .reset_index()
+    )
     d.columns = [c.lower() for c in d.columns]
     return d.assign(symbol=symbol)
 
+
 @register_provider('sample')
 def sample_provider(path=None, **_) -> pd.DataFrame:
-    "S&P 500 and NASDAQ Composite daily bars, 1999-2018, from the `arch` package (offline)."
-    frames = [_yahoo_frame(require(f'arch.data.{mod}', 'the sample data').load(), sym) for sym, mod in SAMPLE_SYMBOLS.items()]
+    """S&P 500 and NASDAQ Composite daily bars, 1999-2018, from the `arch` package (offline)."""
+    frames = [
+        _yahoo_frame(require(f'arch.data.{mod}', 'the sample data').load(), sym)
+        for sym, mod in SAMPLE_SYMBOLS.items()
+    ]
     return _finish(pd.concat(frames, ignore_index=True))
 
+
 def load_auxiliary(source: str = 'sample') -> pd.DataFrame:
-    "Auxiliary daily series (`vix`, `wti` closes) indexed by date, as published (NaN where the source has no value)."
-    if source != 'sample': raise DataError(f"auxiliary series are only available for source='sample', not {source!r}")
+    """Auxiliary daily series (`vix`, `wti` closes) indexed by date, as published (NaN where the source has no value)."""
+    if source != 'sample':
+        raise DataError(f"auxiliary series are only available for source='sample', not {source!r}")
     vix = require('arch.data.vix', 'the sample data').load()['vix']
     wti = require('arch.data.wti', 'the sample data').load()['DCOILWTICO'].rename('wti')
     out = pd.concat([vix, wti], axis=1).sort_index()
@@ -236,243 +388,408 @@ def load_auxiliary(source: str = 'sample') -> pd.DataFrame:
 
 # %% ../nbs/01_dataset.ipynb #b8c549d5
 def _trading_days(n_days: int, start: str) -> pd.DatetimeIndex:
-    "The first `n_days` NYSE sessions from `start` (business days beyond the calendar's reach)."
+    """The first `n_days` NYSE sessions from `start` (business days beyond the calendar's reach)."""
     try:
         xcals = require('exchange_calendars', 'the synthetic market')
         end = pd.Timestamp(start) + pd.Timedelta(days=int(n_days * 1.5) + 30)
         if end.year <= 2200:
             s = xcals.get_calendar('XNYS', start=start, end=end).sessions[:n_days]
-            if len(s) == n_days: return pd.DatetimeIndex(s).as_unit('ns')
-    except Exception: pass
+            if len(s) == n_days:
+                return pd.DatetimeIndex(s).as_unit('ns')
+    except Exception:
+        pass
     return pd.bdate_range(start, periods=n_days).as_unit('ns')
 
+
 def _garch_returns(rng, n_days, n_symbols, signal, df=5.0):
-    "Daily log returns (T, N): common factor + idiosyncratic GARCH(1,1) t-noise + optional planted momentum drift."
+    """Daily log returns (T, N): common factor + idiosyncratic GARCH(1,1) t-noise + optional planted momentum drift."""
     scale_t = np.sqrt((df - 2) / df)
     z_f = rng.standard_t(df, size=n_days) * scale_t
     z_i = rng.standard_t(df, size=(n_days, n_symbols)) * scale_t
     beta = rng.uniform(0.5, 1.5, n_symbols)
-    base = rng.uniform(0.008, 0.02, n_symbols) ** 2          # long-run idiosyncratic daily variance
+    base = rng.uniform(0.008, 0.02, n_symbols) ** 2  # long-run idiosyncratic daily variance
     a, b = 0.08, 0.90
-    var_f, var_i = np.full(1, 0.01 ** 2), base.copy()
-    r = np.empty((n_days, n_symbols)); sig = np.empty((n_days, n_symbols))
+    var_f, var_i = np.full(1, 0.01**2), base.copy()
+    r = np.empty((n_days, n_symbols))
+    sig = np.empty((n_days, n_symbols))
     mom = np.zeros(n_symbols)
     for t in range(n_days):
-        sd = np.sqrt(beta ** 2 * var_f + var_i)
+        sd = np.sqrt(beta**2 * var_f + var_i)
         drift = signal * sd * np.tanh(mom / (sd * np.sqrt(5)))
         e_f, e_i = np.sqrt(var_f) * z_f[t], np.sqrt(var_i) * z_i[t]
-        r[t] = drift + beta * e_f + e_i; sig[t] = sd
-        var_f = 0.01 ** 2 * (1 - a - b) + a * e_f ** 2 + b * var_f
-        var_i = base * (1 - a - b) + a * e_i ** 2 + b * var_i
+        r[t] = drift + beta * e_f + e_i
+        sig[t] = sd
+        var_f = 0.01**2 * (1 - a - b) + a * e_f**2 + b * var_f
+        var_i = base * (1 - a - b) + a * e_i**2 + b * var_i
         mom = mom + r[t] - (r[t - 5] if t >= 5 else 0.0)
     return r, sig
 
-def make_synthetic_panel(n_symbols: int = 10, n_days: int = 1500, seed: int = 0, signal: float = 0.0,
-                         start: str = '2000-01-03') -> pd.DataFrame:
-    "A seeded synthetic market (GARCH volatility, common factor, fat tails, optional planted momentum signal)."
+
+def make_synthetic_panel(
+    n_symbols: int = 10,
+    n_days: int = 1500,
+    seed: int = 0,
+    signal: float = 0.0,
+    start: str = '2000-01-03',
+) -> pd.DataFrame:
+    """A seeded synthetic market (GARCH volatility, common factor, fat tails, optional planted momentum signal)."""
     for name, v, lo in [('n_symbols', n_symbols, 1), ('n_days', n_days, 2)]:
-        if not isinstance(v, (int, np.integer)) or v < lo: raise DataError(f'{name} must be an integer >= {lo}, got {v!r}')
-    if not np.isfinite(signal) or signal < 0: raise DataError(f'signal must be a finite number >= 0, got {signal!r}')
+        if not isinstance(v, (int, np.integer)) or v < lo:
+            raise DataError(f'{name} must be an integer >= {lo}, got {v!r}')
+    if not np.isfinite(signal) or signal < 0:
+        raise DataError(f'signal must be a finite number >= 0, got {signal!r}')
     rng = np.random.default_rng(seed)
     r, sig = _garch_returns(rng, n_days, n_symbols, signal)
     close = 20 * np.exp(rng.normal(0, 0.5, n_symbols)) * np.exp(np.cumsum(r, axis=0))
     prev = np.vstack([close[:1] / np.exp(r[:1]), close[:-1]])
     open_ = prev * np.exp(0.2 * r + rng.normal(0, 0.15, r.shape) * sig)
     wick = np.abs(rng.normal(0, 0.4, (2,) + r.shape)) * sig
-    high = np.maximum(open_, close) * np.exp(wick[0]); low = np.minimum(open_, close) * np.exp(-wick[1])
-    volume = np.round(1e6 * np.exp(rng.normal(0, 1, n_symbols)) * np.exp(0.5 * sig / sig.mean(0) + rng.normal(0, 0.3, r.shape)))
+    high = np.maximum(open_, close) * np.exp(wick[0])
+    low = np.minimum(open_, close) * np.exp(-wick[1])
+    volume = np.round(
+        1e6
+        * np.exp(rng.normal(0, 1, n_symbols))
+        * np.exp(0.5 * sig / sig.mean(0) + rng.normal(0, 0.3, r.shape))
+    )
     dates = _trading_days(n_days, start)
     syms = np.array([f'SYN{i:03d}' for i in range(n_symbols)])
-    return _finish(pd.DataFrame({
-        'date': np.tile(dates, n_symbols), 'symbol': np.repeat(syms, n_days),
-        'open': open_.T.ravel(), 'high': high.T.ravel(), 'low': low.T.ravel(), 'close': close.T.ravel(),
-        'volume': volume.T.ravel()}))
+    return _finish(
+        pd.DataFrame(
+            {
+                'date': np.tile(dates, n_symbols),
+                'symbol': np.repeat(syms, n_days),
+                'open': open_.T.ravel(),
+                'high': high.T.ravel(),
+                'low': low.T.ravel(),
+                'close': close.T.ravel(),
+                'volume': volume.T.ravel(),
+            }
+        )
+    )
+
 
 @register_provider('synthetic')
-def synthetic_provider(path=None, n_symbols: int = 10, n_days: int = 1500, seed: int = 0, signal: float = 0.0, **_) -> pd.DataFrame:
-    "The synthetic market as a provider (options as in `make_synthetic_panel`)."
+def synthetic_provider(
+    path=None, n_symbols: int = 10, n_days: int = 1500, seed: int = 0, signal: float = 0.0, **_
+) -> pd.DataFrame:
+    """The synthetic market as a provider (options as in `make_synthetic_panel`)."""
     return make_synthetic_panel(n_symbols, n_days, seed=seed, signal=signal)
 
 # %% ../nbs/01_dataset.ipynb #6fd2209c
-_ALIASES = {'date': 'date', 'datetime': 'date', 'timestamp': 'date', 'time': 'date', 'day': 'date',
-            'open': 'open', 'high': 'high', 'low': 'low', 'close': 'close', 'volume': 'volume',
-            'adj_close': 'adj_close', 'adjclose': 'adj_close', 'adjusted_close': 'adj_close',
-            'symbol': 'symbol', 'ticker': 'symbol'}
-_KNOWN_EXTRA = {'dividend_amount', 'split_coefficient', 'dividends', 'stock_splits', 'capital_gains'}
+_ALIASES = {
+    'date': 'date',
+    'datetime': 'date',
+    'timestamp': 'date',
+    'time': 'date',
+    'day': 'date',
+    'open': 'open',
+    'high': 'high',
+    'low': 'low',
+    'close': 'close',
+    'volume': 'volume',
+    'adj_close': 'adj_close',
+    'adjclose': 'adj_close',
+    'adjusted_close': 'adj_close',
+    'symbol': 'symbol',
+    'ticker': 'symbol',
+}
+_KNOWN_EXTRA = {
+    'dividend_amount',
+    'split_coefficient',
+    'dividends',
+    'stock_splits',
+    'capital_gains',
+}
 FILE_SUFFIXES = ('.csv', '.csv.gz', '.parquet', '.pq')
 
+
 def _normalise_columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
-    "Map a file's columns onto the panel names, or raise naming the file and the columns found."
+    """Map a file's columns onto the panel names, or raise naming the file and the columns found."""
     norm = {c: re.sub(r'[\s\-]+', '_', str(c).strip().lower()) for c in df.columns}
     mapped = {c: _ALIASES[n] for c, n in norm.items() if n in _ALIASES}
     need = [c for c in ['date', *PRICE_COLUMNS, 'volume'] if c not in mapped.values()]
     if need:
-        raise DataError(f'{where}: unknown column layout, missing {need}; columns found: {list(df.columns)}. '
-                        'Recognised layouts: trademl (date, open, high, low, close, volume[, adj_close]), '
-                        'Yahoo (Date, Open, High, Low, Close, Adj Close, Volume), '
-                        'Alpha Vantage (timestamp, open, high, low, close, adjusted_close, volume, ...)')
+        raise DataError(
+            f'{where}: unknown column layout, missing {need}; columns found: {list(df.columns)}. '
+            'Recognised layouts: trademl (date, open, high, low, close, volume[, adj_close]), '
+            'Yahoo (Date, Open, High, Low, Close, Adj Close, Volume), '
+            'Alpha Vantage (timestamp, open, high, low, close, adjusted_close, volume, ...)'
+        )
     return df[list(mapped)].rename(columns=mapped)
 
+
 def _read_table(f: Path) -> pd.DataFrame:
-    if f.name.endswith(('.parquet', '.pq')): df = pd.read_parquet(f)
-    else: df = pd.read_csv(f)
-    if df.index.name is not None or not isinstance(df.index, pd.RangeIndex): df = df.reset_index()
+    if f.name.endswith(('.parquet', '.pq')):
+        df = pd.read_parquet(f)
+    else:
+        df = pd.read_csv(f)
+    if df.index.name is not None or not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index()
     return df
 
+
 def _parse_dates(df: pd.DataFrame, where: str) -> pd.DataFrame:
-    d = pd.to_datetime(df['date'], errors='coerce', format='mixed') if df['date'].dtype == object or pd.api.types.is_string_dtype(df['date']) else pd.to_datetime(df['date'], errors='coerce')
+    d = (
+        pd.to_datetime(df['date'], errors='coerce', format='mixed')
+        if df['date'].dtype == object or pd.api.types.is_string_dtype(df['date'])
+        else pd.to_datetime(df['date'], errors='coerce')
+    )
     bad = d.isna() & df['date'].notna()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f'{where}: cannot parse date {df["date"].iloc[i]!r} in row {i + 1} (column date)')
-    if getattr(d.dt, 'tz', None) is not None: d = d.dt.tz_localize(None)
+        raise DataError(
+            f'{where}: cannot parse date {df["date"].iloc[i]!r} in row {i + 1} (column date)'
+        )
+    if getattr(d.dt, 'tz', None) is not None:
+        d = d.dt.tz_localize(None)
     return df.assign(date=d)
 
+
 def read_file(f: str | Path, symbol: str | None = None) -> pd.DataFrame:
-    "Read one CSV/parquet file in a recognised layout into a raw panel (one symbol from the file name, or a symbol column)."
+    """Read one CSV/parquet file in a recognised layout into a raw panel (one symbol from the file name, or a symbol column)."""
     f = Path(f)
     df = _normalise_columns(_read_table(f), f'file {f.name}')
-    if 'symbol' not in df.columns: df['symbol'] = symbol or re.sub(r'\.(csv|csv\.gz|parquet|pq)$', '', f.name, flags=re.I).upper()
+    if 'symbol' not in df.columns:
+        df['symbol'] = (
+            symbol or re.sub(r'\.(csv|csv\.gz|parquet|pq)$', '', f.name, flags=re.I).upper()
+        )
     df = _parse_dates(df, f'file {f.name}')
     d = df['date'].to_numpy()
-    if len(d) > 1 and df['symbol'].nunique() == 1 and (d[1:] < d[:-1]).all():  # newest-first layout (Alpha Vantage)
+    if (
+        len(d) > 1 and df['symbol'].nunique() == 1 and (d[1:] < d[:-1]).all()
+    ):  # newest-first layout (Alpha Vantage)
         df = df.iloc[::-1]
     return _finish(df)
 
+
 def data_files(path: str | Path) -> list[Path]:
-    "The data files a `files` source reads: `path` itself, or the CSV/parquet files in the folder."
+    """The data files a `files` source reads: `path` itself, or the CSV/parquet files in the folder."""
     p = Path(path).expanduser()
-    if not p.exists(): raise DataError(f'files source: {p} does not exist')
-    if p.is_file(): return [p]
+    if not p.exists():
+        raise DataError(f'files source: {p} does not exist')
+    if p.is_file():
+        return [p]
     files = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(FILE_SUFFIXES))
-    if not files: raise DataError(f'files source: no {", ".join(FILE_SUFFIXES)} files in {p}')
+    if not files:
+        raise DataError(f'files source: no {", ".join(FILE_SUFFIXES)} files in {p}')
     return files
+
 
 @register_provider('files')
 def files_provider(path=None, **_) -> pd.DataFrame:
-    "A folder of per-symbol files or one long file (CSV/parquet; trademl, Yahoo or Alpha Vantage layout)."
-    if path is None: raise DataError("the 'files' source needs a path to a folder or a file")
+    """A folder of per-symbol files or one long file (CSV/parquet; trademl, Yahoo or Alpha Vantage layout)."""
+    if path is None:
+        raise DataError("the 'files' source needs a path to a folder or a file")
     return pd.concat([read_file(f) for f in data_files(path)], ignore_index=True)
 
 # %% ../nbs/01_dataset.ipynb #0ae3ea1d
 @register_provider('yfinance')
-def yfinance_provider(path=None, symbols: list[str] | None = None, start=None, end=None, **_) -> pd.DataFrame:
-    "Daily bars from Yahoo Finance (needs `pip install 'trademl[online]'` and internet access)."
+def yfinance_provider(
+    path=None, symbols: list[str] | None = None, start=None, end=None, **_
+) -> pd.DataFrame:
+    """Daily bars from Yahoo Finance (needs `pip install 'trademl[online]'` and internet access)."""
     yf = require('yfinance', "the 'yfinance' source")
-    if not symbols: raise DataError("the 'yfinance' source needs symbols, e.g. symbols=['SPY', 'QQQ']")
+    if not symbols:
+        raise DataError("the 'yfinance' source needs symbols, e.g. symbols=['SPY', 'QQQ']")
     frames = []
     for sym in symbols:
-        try: df = yf.Ticker(sym).history(start=start, end=end, auto_adjust=False, actions=False)
-        except Exception as e: raise DataError(f'yfinance could not download symbol {sym} (offline?): {e}') from None
-        if df is None or df.empty: raise DataError(f'yfinance returned no data for symbol {sym} (unknown symbol, or offline?)')
-        frames.append(_parse_dates(_normalise_columns(df.reset_index(), f'yfinance {sym}').assign(symbol=sym), f'yfinance {sym}'))
+        try:
+            df = yf.Ticker(sym).history(start=start, end=end, auto_adjust=False, actions=False)
+        except Exception as e:
+            raise DataError(f'yfinance could not download symbol {sym} (offline?): {e}') from None
+        if df is None or df.empty:
+            raise DataError(
+                f'yfinance returned no data for symbol {sym} (unknown symbol, or offline?)'
+            )
+        frames.append(
+            _parse_dates(
+                _normalise_columns(df.reset_index(), f'yfinance {sym}').assign(symbol=sym),
+                f'yfinance {sym}',
+            )
+        )
     return _finish(pd.concat(frames, ignore_index=True))
 
 # %% ../nbs/01_dataset.ipynb #5c13099b
 def read_source(source: str = 'sample', path=None, **options) -> pd.DataFrame:
-    "The raw panel of a registered source, before filtering, validation and adjustment."
+    """The raw panel of a registered source, before filtering, validation and adjustment."""
     if source not in PROVIDERS:
-        raise DataError(f'unknown data source {source!r}; available sources: {", ".join(sorted(PROVIDERS))}')
+        raise DataError(
+            f'unknown data source {source!r}; available sources: {", ".join(sorted(PROVIDERS))}'
+        )
     return PROVIDERS[source](path=path, **options)
 
-def select(panel: pd.DataFrame, symbols: Iterable[str] | None = None, start=None, end=None) -> pd.DataFrame:
-    "Rows of the given symbols between `start` and `end` (inclusive); unknown symbols or an empty result are errors."
+
+def select(
+    panel: pd.DataFrame, symbols: Iterable[str] | None = None, start=None, end=None
+) -> pd.DataFrame:
+    """Rows of the given symbols between `start` and `end` (inclusive); unknown symbols or an empty result are errors."""
     p = panel
     if symbols is not None:
         symbols = [symbols] if isinstance(symbols, str) else list(symbols)
         have = set(p['symbol'].unique())
         unknown = [s for s in symbols if s not in have]
-        if unknown: raise DataError(f'symbol(s) {unknown} not in the data; available: {sorted(have)}')
+        if unknown:
+            raise DataError(f'symbol(s) {unknown} not in the data; available: {sorted(have)}')
         p = p[p['symbol'].isin(symbols)]
     try:
         lo, hi = (pd.Timestamp(x) if x is not None else None for x in (start, end))
-    except (ValueError, TypeError) as e: raise DataError(f'start/end must be dates, got start={start!r}, end={end!r}: {e}') from None
-    if lo is not None and hi is not None and lo > hi: raise DataError(f'start {lo:%Y-%m-%d} is after end {hi:%Y-%m-%d}')
-    if lo is not None: p = p[p['date'] >= lo]
-    if hi is not None: p = p[p['date'] <= hi]
-    if p.empty: raise DataError(f'no rows left for symbols={symbols}, start={start}, end={end}')
+    except (ValueError, TypeError) as e:
+        raise DataError(f'start/end must be dates, got start={start!r}, end={end!r}: {e}') from None
+    if lo is not None and hi is not None and lo > hi:
+        raise DataError(f'start {lo:%Y-%m-%d} is after end {hi:%Y-%m-%d}')
+    if lo is not None:
+        p = p[p['date'] >= lo]
+    if hi is not None:
+        p = p[p['date'] <= hi]
+    if p.empty:
+        raise DataError(f'no rows left for symbols={symbols}, start={start}, end={end}')
     return p.reset_index(drop=True)
+
 
 _repair, _adjust = repair, adjust  # load_panel's arguments of the same names shadow them
 
-def load_panel(source: str = 'sample', path=None, symbols=None, start=None, end=None, adjust: bool = True,
-               repair: bool = False, **options) -> pd.DataFrame:
-    "Load a validated panel from `source` ('sample', 'synthetic', 'files', 'yfinance' or a registered provider)."
+
+def load_panel(
+    source: str = 'sample',
+    path=None,
+    symbols=None,
+    start=None,
+    end=None,
+    adjust: bool = True,
+    repair: bool = False,
+    **options,
+) -> pd.DataFrame:
+    """Load a validated panel from `source` ('sample', 'synthetic', 'files', 'yfinance' or a registered provider)."""
     raw = read_source(source, path, symbols=symbols, start=start, end=end, **options)
     p = select(raw, symbols, start, end) if not raw.empty else raw
     repairs = None
     if repair:
         p, repairs = _repair(p)
-        for r in repairs.itertuples(): log.warning('repaired %s %s %s: %s (%r -> %r)', r.symbol, r.date, r.column, r.action, r.before, r.after)
+        for r in repairs.itertuples():
+            log.warning(
+                'repaired %s %s %s: %s (%r -> %r)',
+                r.symbol,
+                r.date,
+                r.column,
+                r.action,
+                r.before,
+                r.after,
+            )
     else:
         validate_panel(p, f'source {source!r}' + (f' ({path})' if path else ''))
     if adjust and 'adj_close' in p.columns:
         ev = adjustment_events(p)
-        if len(ev): log.info('adjusted for %d split/distribution event(s): %s', len(ev),
-                             ', '.join(f'{e.symbol} {e.date:%Y-%m-%d} x{e.ratio:.3g}' for e in ev.head(10).itertuples()))
+        if len(ev):
+            log.info(
+                'adjusted for %d split/distribution event(s): %s',
+                len(ev),
+                ', '.join(
+                    f'{e.symbol} {e.date:%Y-%m-%d} x{e.ratio:.3g}' for e in ev.head(10).itertuples()
+                ),
+            )
         p = _adjust(p)
-    if repairs is not None: p.attrs['repairs'] = repairs
+    if repairs is not None:
+        p.attrs['repairs'] = repairs
     return p
 
 # %% ../nbs/01_dataset.ipynb #57d0e0e8
 @dataclass
 class PanelArrays:
-    "A panel as left-aligned (T, N) arrays; `self['close']` and `self['dates']` work like a mapping."
-    symbols: np.ndarray               # (N,) symbols in panel order
-    lengths: np.ndarray               # (N,) bars per symbol
-    dates: np.ndarray                 # (T, N) datetime64[ns], NaT after each symbol's last bar
-    values: dict                      # column name -> (T, N) float64, NaN padding
-    rows: np.ndarray                  # (n,) row t of each panel row
-    cols: np.ndarray                  # (n,) column j of each panel row
-    index: pd.MultiIndex              # (symbol, date) of each panel row
+    """A panel as left-aligned (T, N) arrays; `self['close']` and `self['dates']` work like a mapping."""
 
-    def __getitem__(self, k): return self.dates if k == 'dates' else self.values[k]
-    def __contains__(self, k): return k == 'dates' or k in self.values
-    def keys(self): return ['dates', *self.values]
+    symbols: np.ndarray  # (N,) symbols in panel order
+    lengths: np.ndarray  # (N,) bars per symbol
+    dates: np.ndarray  # (T, N) datetime64[ns], NaT after each symbol's last bar
+    values: dict  # column name -> (T, N) float64, NaN padding
+    rows: np.ndarray  # (n,) row t of each panel row
+    cols: np.ndarray  # (n,) column j of each panel row
+    index: pd.MultiIndex  # (symbol, date) of each panel row
+
+    def __getitem__(self, k):
+        return self.dates if k == 'dates' else self.values[k]
+
+    def __contains__(self, k):
+        return k == 'dates' or k in self.values
+
+    def keys(self):
+        return ['dates', *self.values]
 
     def to_frame(self, arrays: dict, names: Iterable[str] | None = None) -> pd.DataFrame:
-        "Arrays shaped (T, N) back to a DataFrame indexed by the panel's (symbol, date) rows."
+        """Arrays shaped (T, N) back to a DataFrame indexed by the panel's (symbol, date) rows."""
         names = list(names or arrays)
-        return pd.DataFrame({k: np.asarray(arrays[k])[self.rows, self.cols] for k in names}, index=self.index)
+        return pd.DataFrame(
+            {k: np.asarray(arrays[k])[self.rows, self.cols] for k in names}, index=self.index
+        )
 
-def panel_arrays(panel: pd.DataFrame, columns: Iterable[str] = ('open', 'high', 'low', 'close', 'volume')) -> PanelArrays:
-    "Left-aligned (T, N) arrays of `columns` of a validated panel (sorted by symbol, date)."
+
+def panel_arrays(
+    panel: pd.DataFrame, columns: Iterable[str] = ('open', 'high', 'low', 'close', 'volume')
+) -> PanelArrays:
+    """Left-aligned (T, N) arrays of `columns` of a validated panel (sorted by symbol, date)."""
     sym = panel['symbol'].to_numpy()
     n = len(sym)
-    if n == 0: raise DataError('the panel is empty')
+    if n == 0:
+        raise DataError('the panel is empty')
     starts = np.r_[0, np.flatnonzero(sym[1:] != sym[:-1]) + 1]
     lengths = np.diff(np.r_[starts, n])
     cols = np.repeat(np.arange(len(starts)), lengths)
     rows = np.arange(n) - np.repeat(starts, lengths)
     T, N = int(lengths.max()), len(starts)
+
     def place(v, fill, dtype):
-        a = np.full((T, N), fill, dtype=dtype); a[rows, cols] = v; return a
+        a = np.full((T, N), fill, dtype=dtype)
+        a[rows, cols] = v
+        return a
+
     values = {c: place(panel[c].to_numpy(dtype=float), np.nan, float) for c in columns}
-    dates = place(panel['date'].to_numpy(dtype='datetime64[ns]'), np.datetime64('NaT'), 'datetime64[ns]')
-    index = pd.MultiIndex.from_arrays([panel['symbol'].to_numpy(), panel['date'].to_numpy()], names=['symbol', 'date'])
+    dates = place(
+        panel['date'].to_numpy(dtype='datetime64[ns]'), np.datetime64('NaT'), 'datetime64[ns]'
+    )
+    index = pd.MultiIndex.from_arrays(
+        [panel['symbol'].to_numpy(), panel['date'].to_numpy()], names=['symbol', 'date']
+    )
     return PanelArrays(sym[starts], lengths, dates, values, rows, cols, index)
 
 # %% ../nbs/01_dataset.ipynb #157314c5
 def _read_for_describe(source, path, **options) -> tuple[pd.DataFrame, list[Defect]]:
-    if source != 'files': return read_source(source, path, **options), []
+    if source != 'files':
+        return read_source(source, path, **options), []
     frames, defects = [], []
     for f in data_files(path):
-        try: frames.append(read_file(f))
-        except DataError as e: defects.append(Defect('file', f.name, None, '*', str(e).split(': ', 1)[-1]))
-        except Exception as e: defects.append(Defect('file', f.name, None, '*', f'cannot read file: {e}'))
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PANEL_COLUMNS)), defects
+        try:
+            frames.append(read_file(f))
+        except DataError as e:
+            defects.append(Defect('file', f.name, None, '*', str(e).split(': ', 1)[-1]))
+        except Exception as e:
+            defects.append(Defect('file', f.name, None, '*', f'cannot read file: {e}'))
+    return (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PANEL_COLUMNS)
+    ), defects
 
-def describe(source: str = 'sample', path=None, calendar: str | None = 'XNYS', **options) -> tuple[pd.DataFrame, list[Defect]]:
-    "Per-symbol summary (first, last, rows, missing sessions, defects) and the list of defects of a source."
+
+def describe(
+    source: str = 'sample', path=None, calendar: str | None = 'XNYS', **options
+) -> tuple[pd.DataFrame, list[Defect]]:
+    """Per-symbol summary (first, last, rows, missing sessions, defects) and the list of defects of a source."""
     raw, defects = _read_for_describe(source, path, **options)
     defects = defects + (find_defects(raw) if len(raw) else [])
     cols = ['symbol', 'first', 'last', 'rows', 'missing_sessions', 'defects']
-    if raw.empty: return pd.DataFrame(columns=cols), defects
+    if raw.empty:
+        return pd.DataFrame(columns=cols), defects
     ok = raw.dropna(subset=['date'])
     summary = ok.groupby('symbol', sort=True)['date'].agg(first='min', last='max', rows='size')
     if calendar and pd.api.types.is_datetime64_any_dtype(ok['date']):
-        miss = missing_sessions(ok.drop_duplicates(['symbol', 'date']).sort_values(['symbol', 'date']), calendar)
-        summary['missing_sessions'] = miss.groupby('symbol').size().reindex(summary.index, fill_value=0)
-    else: summary['missing_sessions'] = pd.NA
-    summary['defects'] = pd.Series([d.symbol for d in defects], dtype=object).value_counts().reindex(summary.index, fill_value=0)
+        miss = missing_sessions(
+            ok.drop_duplicates(['symbol', 'date']).sort_values(['symbol', 'date']), calendar
+        )
+        summary['missing_sessions'] = (
+            miss.groupby('symbol').size().reindex(summary.index, fill_value=0)
+        )
+    else:
+        summary['missing_sessions'] = pd.NA
+    summary['defects'] = (
+        pd.Series([d.symbol for d in defects], dtype=object)
+        .value_counts()
+        .reindex(summary.index, fill_value=0)
+    )
     return summary.reset_index()[cols], defects

@@ -10,14 +10,22 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError, DataError, atomic_write_text, get_logger, project_paths, require
+from trademl.core import (
+    Config,
+    ConfigError,
+    DataError,
+    atomic_write_text,
+    get_logger,
+    project_paths,
+    require,
+)
 from .data import validate_panel
 from .features import FEATURE_NAMES, WARMUP_BARS, build_features, normalise_windows
 from .labels import HORIZONS, availability_dates, forward_returns
@@ -31,70 +39,111 @@ __all__ = ['log', 'DatasetConfig', 'window_view', 'make_embedder', 'embed_sample
 # %% ../nbs/01g_dataset.ipynb #41da5ebc
 @dataclass
 class DatasetConfig(Config):
-    "How a dataset is built; stored in its manifest."
-    window: int = 120                       # bars per window
+    """How a dataset is built; stored in its manifest."""
+
+    window: int = 120  # bars per window
     horizons: list[int] = field(default_factory=lambda: list(HORIZONS))
-    embedder: str = 'local'                 # local | chronos
-    embedder_path: str | None = None        # saved local embedder folder, or Chronos model id / folder
-    pretrain_end: str | None = None         # local embedder: pretrain on windows ending <= this date (default: 30 % of the dates)
+    embedder: str = 'local'  # local | chronos
+    embedder_path: str | None = None  # saved local embedder folder, or Chronos model id / folder
+    pretrain_end: str | None = (
+        None  # local embedder: pretrain on windows ending <= this date (default: 30 % of the dates)
+    )
     pretrain_epochs: int = 4
-    pretrain_windows: int = 20000           # at most this many windows (seeded sample) for pretraining
+    pretrain_windows: int = 20000  # at most this many windows (seeded sample) for pretraining
     seed: int = 0
     warmup: int = WARMUP_BARS
-    lookback: int = 50                      # SMC options
+    lookback: int = 50  # SMC options
     ob_threshold: float = 0.02
     swing_window: int = 10
 
     def check(self):
-        "Cross-field checks."
-        if self.window < 10: raise ConfigError(f'window must be >= 10 bars, got {self.window}')
-        if self.embedder not in ('local', 'chronos'): raise ConfigError(f"embedder must be 'local' or 'chronos', got {self.embedder!r}")
+        """Cross-field checks."""
+        if self.window < 10:
+            raise ConfigError(f'window must be >= 10 bars, got {self.window}')
+        if self.embedder not in ('local', 'chronos'):
+            raise ConfigError(f"embedder must be 'local' or 'chronos', got {self.embedder!r}")
 
 # %% ../nbs/01g_dataset.ipynb #05478b29
-def _sample_rows(panel: pd.DataFrame, features: pd.DataFrame, window: int, warmup: int) -> tuple[np.ndarray, list]:
-    "Row numbers of the samples (a full window behind, past the warm-up, all context defined), and the rows left out for undefined context."
+def _sample_rows(
+    panel: pd.DataFrame, features: pd.DataFrame, window: int, warmup: int
+) -> tuple[np.ndarray, list]:
+    """Row numbers of the samples (a full window behind, past the warm-up, all context defined), and the rows left out for undefined context."""
     pos = panel.groupby('symbol', sort=False).cumcount().to_numpy()
     past = pos >= max(window - 1, warmup)
     finite = np.isfinite(features.to_numpy())
     holes = np.flatnonzero(past & ~finite.all(axis=1))
-    dropped = [{'symbol': str(panel['symbol'].iat[i]), 'date': f"{panel['date'].iat[i]:%Y-%m-%d}",
-                'columns': [c for c, ok in zip(features.columns, finite[i]) if not ok]} for i in holes[:20]]
+    dropped = [
+        {
+            'symbol': str(panel['symbol'].iat[i]),
+            'date': f'{panel["date"].iat[i]:%Y-%m-%d}',
+            'columns': [c for c, ok in zip(features.columns, finite[i]) if not ok],
+        }
+        for i in holes[:20]
+    ]
     if len(holes):
-        log.warning('%d sample(s) past the warm-up left out because a context column is undefined; first: %s', len(holes), dropped[0])
+        log.warning(
+            '%d sample(s) past the warm-up left out because a context column is undefined; first: %s',
+            len(holes),
+            dropped[0],
+        )
     return np.flatnonzero(past & finite.all(axis=1)), [len(holes), dropped]
 
+
 def window_view(prices: np.ndarray, window: int) -> np.ndarray:
-    "All windows of `prices` [rows, 5] as a read-only view [rows - window + 1, window, 5]; window k ends at row k + window - 1."
+    """All windows of `prices` [rows, 5] as a read-only view [rows - window + 1, window, 5]; window k ends at row k + window - 1."""
     return np.lib.stride_tricks.sliding_window_view(prices, (window, prices.shape[1]))[:, 0]
+
 
 def _check_window_fits(panel: pd.DataFrame, window: int, warmup: int):
     longest = int(panel.groupby('symbol').size().max())
     if longest <= max(window - 1, warmup):
-        raise ConfigError(f'window={window} (with warm-up {warmup}) does not fit the data: the longest symbol has {longest} bars')
+        raise ConfigError(
+            f'window={window} (with warm-up {warmup}) does not fit the data: the longest symbol has {longest} bars'
+        )
 
 # %% ../nbs/01g_dataset.ipynb #a6988d05
 def _pretrain_end(panel: pd.DataFrame, rows: np.ndarray, cfg: DatasetConfig) -> pd.Timestamp:
-    "`cfg.pretrain_end`, or the date by which 30 % of the samples have ended."
-    if cfg.pretrain_end: return pd.Timestamp(cfg.pretrain_end)
+    """`cfg.pretrain_end`, or the date by which 30 % of the samples have ended."""
+    if cfg.pretrain_end:
+        return pd.Timestamp(cfg.pretrain_end)
     return pd.Timestamp(np.sort(panel['date'].to_numpy()[rows])[int(0.3 * (len(rows) - 1))])
 
+
 def make_embedder(panel: pd.DataFrame, prices: np.ndarray, rows: np.ndarray, cfg: DatasetConfig):
-    "The embedder a dataset uses: loaded from `embedder_path`, or (local) pretrained on windows ending by `pretrain_end`."
+    """The embedder a dataset uses: loaded from `embedder_path`, or (local) pretrained on windows ending by `pretrain_end`."""
     kronos = require('trademl.kronos', 'embeddings', extra='train')
     if cfg.embedder == 'chronos':
-        return kronos.get_embedder('chronos', model=cfg.embedder_path or 'amazon/chronos-t5-small'), None
-    if cfg.embedder_path: return kronos.get_embedder('local', path=cfg.embedder_path), None
+        return kronos.get_embedder(
+            'chronos', model=cfg.embedder_path or 'amazon/chronos-t5-small'
+        ), None
+    if cfg.embedder_path:
+        return kronos.get_embedder('local', path=cfg.embedder_path), None
     end = _pretrain_end(panel, rows, cfg)
     cand = rows[panel['date'].to_numpy()[rows] <= end]
-    if len(cand) < 64: raise ConfigError(f'pretrain_end={end:%Y-%m-%d} leaves only {len(cand)} windows to pretrain the local embedder (need >= 64)')
+    if len(cand) < 64:
+        raise ConfigError(
+            f'pretrain_end={end:%Y-%m-%d} leaves only {len(cand)} windows to pretrain the local embedder (need >= 64)'
+        )
     rng = np.random.default_rng(cfg.seed)
     pick = np.sort(rng.choice(cand, min(len(cand), cfg.pretrain_windows), replace=False))
     wins = window_view(prices, cfg.window)[pick - cfg.window + 1]
-    log.info('pretraining the local embedder on %d windows ending <= %s', len(pick), f'{end:%Y-%m-%d}')
+    log.info(
+        'pretraining the local embedder on %d windows ending <= %s', len(pick), f'{end:%Y-%m-%d}'
+    )
     return kronos.pretrain_local_embedder(wins, epochs=cfg.pretrain_epochs, seed=cfg.seed), end
 
-def embed_samples(embedder, panel, prices, rows, window, out: np.ndarray, cache_root: Path | None = None, progress: bool = False):
-    "Embeddings of the samples' windows, written into `out` symbol by symbol (cached on disk when `cache_root` is given)."
+
+def embed_samples(
+    embedder,
+    panel,
+    prices,
+    rows,
+    window,
+    out: np.ndarray,
+    cache_root: Path | None = None,
+    progress: bool = False,
+):
+    """Embeddings of the samples' windows, written into `out` symbol by symbol (cached on disk when `cache_root` is given)."""
     kronos = require('trademl.kronos', 'embeddings', extra='train')
     views = window_view(prices, window)
     sym, dates = panel['symbol'].to_numpy()[rows], panel['date'].to_numpy()[rows]
@@ -103,45 +152,72 @@ def embed_samples(embedder, panel, prices, rows, window, out: np.ndarray, cache_
     it = range(len(bounds) - 1)
     if progress:
         from tqdm.auto import tqdm
+
         it = tqdm(it, desc='embedding', unit='symbol')
     for k in it:
         a, b = bounds[k], bounds[k + 1]
         take = lambda idx: views[rows[a:b][idx] - window + 1]
-        if cache is None: out[a:b] = embedder.embed(take(slice(None)))
+        if cache is None:
+            out[a:b] = embedder.embed(take(slice(None)))
         else:
             pos = {d: i for i, d in enumerate(dates[a:b])}
-            out[a:b] = kronos.embed_cached(embedder, sym[a:b], dates[a:b],
-                                           lambda s, d: take(np.array([pos[x] for x in d])), cache)
+            out[a:b] = kronos.embed_cached(
+                embedder,
+                sym[a:b],
+                dates[a:b],
+                lambda s, d: take(np.array([pos[x] for x in d])),
+                cache,
+            )
     return out
 
 # %% ../nbs/01g_dataset.ipynb #ab3bf4bc
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
     return h.hexdigest()
 
+
 def panel_hash(panel: pd.DataFrame) -> str:
-    "A short hash of a panel's keys and values (identifies the data a dataset or model was built from)."
+    """A short hash of a panel's keys and values (identifies the data a dataset or model was built from)."""
     h = hashlib.sha256()
     h.update(panel['symbol'].astype(str).str.cat(sep='|').encode())
     h.update(panel['date'].to_numpy(dtype='datetime64[ns]').tobytes())
-    h.update(np.ascontiguousarray(panel[['open', 'high', 'low', 'close', 'volume']].to_numpy(dtype=float)).tobytes())
+    h.update(
+        np.ascontiguousarray(
+            panel[['open', 'high', 'low', 'close', 'volume']].to_numpy(dtype=float)
+        ).tobytes()
+    )
     return h.hexdigest()[:16]
 
-def _swap_in(tmp: Path, final: Path):
-    "Move a finished folder into place; an existing dataset is replaced only once the new one is complete."
-    old = final.with_name(f'.{final.name}.old')
-    if old.exists(): shutil.rmtree(old)
-    if final.exists(): os.replace(final, old)
-    os.replace(tmp, final)
-    if old.exists(): shutil.rmtree(old)
 
-def build_dataset(panel: pd.DataFrame, embedder: str = 'local', name: str = 'dataset', root: str | Path | None = None,
-                  config: DatasetConfig | None = None, cache: bool = True, progress: bool = False, **options) -> 'TradeDataset':
-    "Build features, labels, windows and embeddings for `panel` and write them under `root/name` (default `data/datasets/`)."
+def _swap_in(tmp: Path, final: Path):
+    """Move a finished folder into place; an existing dataset is replaced only once the new one is complete."""
+    old = final.with_name(f'.{final.name}.old')
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def build_dataset(
+    panel: pd.DataFrame,
+    embedder: str = 'local',
+    name: str = 'dataset',
+    root: str | Path | None = None,
+    config: DatasetConfig | None = None,
+    cache: bool = True,
+    progress: bool = False,
+    **options,
+) -> TradeDataset:
+    """Build features, labels, windows and embeddings for `panel` and write them under `root/name` (default `data/datasets/`)."""
     cfg = config or DatasetConfig.from_dict({'embedder': embedder, **options})
-    if not isinstance(name, str) or not name or '/' in name: raise ConfigError(f'name must be a plain folder name, got {name!r}')
+    if not isinstance(name, str) or not name or '/' in name:
+        raise ConfigError(f'name must be a plain folder name, got {name!r}')
     validate_panel(panel)
     _check_window_fits(panel, cfg.window, cfg.warmup)
     panel = panel.reset_index(drop=True)
@@ -150,56 +226,100 @@ def build_dataset(panel: pd.DataFrame, embedder: str = 'local', name: str = 'dat
     labels = forward_returns(panel, cfg.horizons)
     known = availability_dates(panel, cfg.horizons)
     rows, (n_holes, holes) = _sample_rows(panel, feats, cfg.window, cfg.warmup)
-    if len(rows) == 0: raise DataError('no samples: no (symbol, date) has a full window and defined features')
-    prices = np.ascontiguousarray(panel[['open', 'high', 'low', 'close', 'volume']].to_numpy(dtype=np.float64))
+    if len(rows) == 0:
+        raise DataError('no samples: no (symbol, date) has a full window and defined features')
+    prices = np.ascontiguousarray(
+        panel[['open', 'high', 'low', 'close', 'volume']].to_numpy(dtype=np.float64)
+    )
     emb_model, pre_end = make_embedder(panel, prices, rows, cfg)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{name}.', dir=root))
     try:
         np.save(tmp / 'prices.npy', prices)
-        keys = pd.DataFrame({'symbol': panel['symbol'].to_numpy()[rows], 'date': panel['date'].to_numpy()[rows], 'row': rows})
-        for c in known.columns: keys[c] = known[c].to_numpy()[rows]
+        keys = pd.DataFrame(
+            {
+                'symbol': panel['symbol'].to_numpy()[rows],
+                'date': panel['date'].to_numpy()[rows],
+                'row': rows,
+            }
+        )
+        for c in known.columns:
+            keys[c] = known[c].to_numpy()[rows]
         keys.to_parquet(tmp / 'keys.parquet', index=False)
         np.save(tmp / 'context.npy', feats.to_numpy(dtype=np.float32)[rows])
         np.save(tmp / 'labels.npy', labels.to_numpy(dtype=np.float32)[rows])
-        emb = np.lib.format.open_memmap(tmp / 'embeddings.npy', mode='w+', dtype=np.float32, shape=(len(rows), emb_model.dim))
-        embed_samples(emb_model, panel, prices, rows, cfg.window, emb,
-                      (root / '.embedding-cache') if cache else None, progress)
-        emb.flush(); del emb
-        if cfg.embedder == 'local' and not cfg.embedder_path: emb_model.save(tmp / 'embedder')
+        emb = np.lib.format.open_memmap(
+            tmp / 'embeddings.npy', mode='w+', dtype=np.float32, shape=(len(rows), emb_model.dim)
+        )
+        embed_samples(
+            emb_model,
+            panel,
+            prices,
+            rows,
+            cfg.window,
+            emb,
+            (root / '.embedding-cache') if cache else None,
+            progress,
+        )
+        emb.flush()
+        del emb
+        if cfg.embedder == 'local' and not cfg.embedder_path:
+            emb_model.save(tmp / 'embedder')
         files = ['prices.npy', 'keys.parquet', 'context.npy', 'labels.npy', 'embeddings.npy']
         manifest = {
-            'format': 'trademl-dataset/1', 'name': name, 'config': cfg.to_dict(),
-            'feature_names': FEATURE_NAMES, 'unavailable_features': feats.attrs.get('unavailable', []),
-            'label_names': list(labels.columns), 'horizons': list(cfg.horizons),
-            'embedder': {'name': emb_model.name, 'fingerprint': emb_model.fingerprint, 'dim': emb_model.dim,
-                         'pretrain_end': None if pre_end is None else f'{pre_end:%Y-%m-%d}',
-                         'saved': 'embedder' if (tmp / 'embedder').exists() else None},
-            'n_samples': int(len(rows)), 'left_out_undefined_context': {'count': int(n_holes), 'first': holes},
+            'format': 'trademl-dataset/1',
+            'name': name,
+            'config': cfg.to_dict(),
+            'feature_names': FEATURE_NAMES,
+            'unavailable_features': feats.attrs.get('unavailable', []),
+            'label_names': list(labels.columns),
+            'horizons': list(cfg.horizons),
+            'embedder': {
+                'name': emb_model.name,
+                'fingerprint': emb_model.fingerprint,
+                'dim': emb_model.dim,
+                'pretrain_end': None if pre_end is None else f'{pre_end:%Y-%m-%d}',
+                'saved': 'embedder' if (tmp / 'embedder').exists() else None,
+            },
+            'n_samples': int(len(rows)),
+            'left_out_undefined_context': {'count': int(n_holes), 'first': holes},
             'symbols': sorted(map(str, keys['symbol'].unique())),
             'date_range': [f'{keys.date.min():%Y-%m-%d}', f'{keys.date.max():%Y-%m-%d}'],
-            'panel_hash': panel_hash(panel), 'hashes': {f: _sha256(tmp / f) for f in files},
+            'panel_hash': panel_hash(panel),
+            'hashes': {f: _sha256(tmp / f) for f in files},
         }
         atomic_write_text(tmp / 'manifest.json', json.dumps(manifest, indent=2))
         _swap_in(tmp, root / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info('dataset %s: %d samples, %d symbols, %s .. %s', name, len(rows), len(manifest['symbols']), *manifest['date_range'])
+    log.info(
+        'dataset %s: %d samples, %d symbols, %s .. %s',
+        name,
+        len(rows),
+        len(manifest['symbols']),
+        *manifest['date_range'],
+    )
     return load_dataset(root / name)
 
 # %% ../nbs/01g_dataset.ipynb #5a753f1e
 class TradeDataset:
-    "A dataset on disk: keys, context, embeddings (memory-mapped), labels, and windows as views over the prices."
+    """A dataset on disk: keys, context, embeddings (memory-mapped), labels, and windows as views over the prices."""
+
     def __init__(self, path: str | Path, verify: bool = True):
         self.path = Path(path)
         mf = self.path / 'manifest.json'
-        if not mf.is_file(): raise DataError(f'{self.path} is not a trademl dataset (no manifest.json)')
+        if not mf.is_file():
+            raise DataError(f'{self.path} is not a trademl dataset (no manifest.json)')
         self.manifest = json.loads(mf.read_text())
         if verify:
             for f, h in self.manifest['hashes'].items():
-                if not (self.path / f).is_file(): raise DataError(f'dataset {self.path}: {f} is missing')
-                if _sha256(self.path / f) != h: raise DataError(f'dataset {self.path}: {f} does not match its hash in manifest.json (modified or corrupted)')
+                if not (self.path / f).is_file():
+                    raise DataError(f'dataset {self.path}: {f} is missing')
+                if _sha256(self.path / f) != h:
+                    raise DataError(
+                        f'dataset {self.path}: {f} does not match its hash in manifest.json (modified or corrupted)'
+                    )
         self.config = DatasetConfig.from_dict(self.manifest['config'])
         self.window = self.config.window
         self.keys = pd.read_parquet(self.path / 'keys.parquet')
@@ -212,81 +332,123 @@ class TradeDataset:
     feature_names = property(lambda self: self.manifest['feature_names'])
     label_names = property(lambda self: self.manifest['label_names'])
     horizons = property(lambda self: self.manifest['horizons'])
-    def __len__(self): return len(self.keys)
-    def __repr__(self): return f"TradeDataset({self.path.name!r}: {len(self)} samples, {len(self.manifest['symbols'])} symbols, {self.manifest['date_range'][0]}..{self.manifest['date_range'][1]})"
+
+    def __len__(self):
+        return len(self.keys)
+
+    def __repr__(self):
+        return f'TradeDataset({self.path.name!r}: {len(self)} samples, {len(self.manifest["symbols"])} symbols, {self.manifest["date_range"][0]}..{self.manifest["date_range"][1]})'
 
     def raw_windows(self, idx) -> np.ndarray:
-        "Raw OHLCV windows of samples `idx`: [window, 5] view for one sample, [len(idx), window, 5] batch copy otherwise."
+        """Raw OHLCV windows of samples `idx`: [window, 5] view for one sample, [len(idx), window, 5] batch copy otherwise."""
         return self._views[self.keys['row'].to_numpy()[idx] - self.window + 1]
 
     def windows(self, idx) -> np.ndarray:
-        "Per-window normalised windows [len(idx), window, 5], float32."
+        """Per-window normalised windows [len(idx), window, 5], float32."""
         return normalise_windows(self.raw_windows(idx))
 
     def label_frame(self) -> pd.DataFrame:
-        "Labels as a DataFrame indexed like `keys`."
+        """Labels as a DataFrame indexed like `keys`."""
         return pd.DataFrame(np.asarray(self.labels), columns=self.label_names)
 
     def labelled(self, horizon: int | None = None) -> np.ndarray:
-        "Indices of samples whose labels (all horizons, or one) are known."
+        """Indices of samples whose labels (all horizons, or one) are known."""
         cols = [f'ret_{horizon}'] if horizon else [f'ret_{h}' for h in self.horizons]
         return np.flatnonzero(self.label_frame()[cols].notna().all(axis=1).to_numpy())
 
+
 def load_dataset(path: str | Path, verify: bool = True) -> TradeDataset:
-    "Open a dataset folder written by `build_dataset` (hashes checked unless `verify=False`)."
+    """Open a dataset folder written by `build_dataset` (hashes checked unless `verify=False`)."""
     return TradeDataset(path, verify)
 
 # %% ../nbs/01g_dataset.ipynb #d3fcc9e1
 @dataclass
 class Scaler:
-    "Standardisation with statistics from training rows only; z-scores are clipped to ±`clip`."
+    """Standardisation with statistics from training rows only; z-scores are clipped to ±`clip`."""
+
     mean: np.ndarray
     std: np.ndarray
     clip: float = 10.0
 
     @classmethod
-    def fit(cls, x: np.ndarray, indices: np.ndarray | None = None, clip: float = 10.0) -> 'Scaler':
-        "Statistics of `x[indices]` (all rows if None)."
-        x = np.asarray(x if indices is None else np.asarray(x)[np.asarray(indices)], dtype=np.float64)
-        if len(x) < 2: raise ValueError(f'a scaler needs at least 2 training rows, got {len(x)}')
+    def fit(cls, x: np.ndarray, indices: np.ndarray | None = None, clip: float = 10.0) -> Scaler:
+        """Statistics of `x[indices]` (all rows if None)."""
+        x = np.asarray(
+            x if indices is None else np.asarray(x)[np.asarray(indices)], dtype=np.float64
+        )
+        if len(x) < 2:
+            raise ValueError(f'a scaler needs at least 2 training rows, got {len(x)}')
         sd = x.std(axis=0)
         return cls(x.mean(axis=0), np.where(sd > 1e-12, sd, 1.0), clip)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        "Standardised float32 copy of `x`."
-        return np.clip((np.asarray(x, dtype=np.float64) - self.mean) / self.std, -self.clip, self.clip).astype(np.float32)
+        """Standardised float32 copy of `x`."""
+        return np.clip(
+            (np.asarray(x, dtype=np.float64) - self.mean) / self.std, -self.clip, self.clip
+        ).astype(np.float32)
 
-    def to_dict(self) -> dict: return {'mean': self.mean.tolist(), 'std': self.std.tolist(), 'clip': self.clip}
+    def to_dict(self) -> dict:
+        return {'mean': self.mean.tolist(), 'std': self.std.tolist(), 'clip': self.clip}
+
     @classmethod
-    def from_dict(cls, d: dict) -> 'Scaler': return cls(np.asarray(d['mean']), np.asarray(d['std']), d.get('clip', 10.0))
+    def from_dict(cls, d: dict) -> Scaler:
+        return cls(np.asarray(d['mean']), np.asarray(d['std']), d.get('clip', 10.0))
 
 # %% ../nbs/01g_dataset.ipynb #65b8b0d1
 def _window_dataset_class():
     torch = require('torch', 'the torch Dataset')
+
     class WindowDataset(torch.utils.data.Dataset):
-        "Samples `indices` of a TradeDataset as tensors; scalers fitted elsewhere (on training rows)."
-        def __init__(self, ds: TradeDataset, indices=None, context_scaler: Scaler | None = None, embedding_scaler: Scaler | None = None):
+        """Samples `indices` of a TradeDataset as tensors; scalers fitted elsewhere (on training rows)."""
+
+        def __init__(
+            self,
+            ds: TradeDataset,
+            indices=None,
+            context_scaler: Scaler | None = None,
+            embedding_scaler: Scaler | None = None,
+        ):
             self.ds, self.idx = ds, np.arange(len(ds)) if indices is None else np.asarray(indices)
             self.cs, self.es = context_scaler, embedding_scaler
             H = len(ds.horizons)
             self.ret_cols, self.dir_cols = list(range(H)), list(range(H, 2 * H))
-        def __len__(self): return len(self.idx)
+
+        def __len__(self):
+            return len(self.idx)
+
         def __getitems__(self, items):
             i = self.idx[np.asarray(items)]
             ctx, emb = np.asarray(self.ds.context[i]), np.asarray(self.ds.embeddings[i])
             lab = np.asarray(self.ds.labels[i])
-            return {'price': torch.from_numpy(self.ds.windows(i)),
-                    'kronos': torch.from_numpy(self.es.transform(emb) if self.es else emb.astype(np.float32)),
-                    'context': torch.from_numpy(self.cs.transform(ctx) if self.cs else ctx.astype(np.float32)),
-                    'ret': torch.from_numpy(lab[:, self.ret_cols]), 'dir': torch.from_numpy(lab[:, self.dir_cols]),
-                    'index': torch.from_numpy(i)}
-        def __getitem__(self, k): return {n: v[0] for n, v in self.__getitems__([k]).items()}
+            return {
+                'price': torch.from_numpy(self.ds.windows(i)),
+                'kronos': torch.from_numpy(
+                    self.es.transform(emb) if self.es else emb.astype(np.float32)
+                ),
+                'context': torch.from_numpy(
+                    self.cs.transform(ctx) if self.cs else ctx.astype(np.float32)
+                ),
+                'ret': torch.from_numpy(lab[:, self.ret_cols]),
+                'dir': torch.from_numpy(lab[:, self.dir_cols]),
+                'index': torch.from_numpy(i),
+            }
+
+        def __getitem__(self, k):
+            return {n: v[0] for n, v in self.__getitems__([k]).items()}
+
     return WindowDataset
 
-def window_dataset(ds: TradeDataset, indices=None, context_scaler: Scaler | None = None, embedding_scaler: Scaler | None = None):
-    "A torch `Dataset` over samples `indices` of `ds` (needs the `train` extra)."
+
+def window_dataset(
+    ds: TradeDataset,
+    indices=None,
+    context_scaler: Scaler | None = None,
+    embedding_scaler: Scaler | None = None,
+):
+    """A torch `Dataset` over samples `indices` of `ds` (needs the `train` extra)."""
     return _window_dataset_class()(ds, indices, context_scaler, embedding_scaler)
 
+
 def collate_batch(batch):
-    "Collate for `DataLoader(..., collate_fn=collate_batch)`: batches from `__getitems__` are already stacked."
+    """Collate for `DataLoader(..., collate_fn=collate_batch)`: batches from `__getitems__` are already stacked."""
     return batch

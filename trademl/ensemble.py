@@ -20,25 +20,31 @@ __all__ = ['EnsembleWeights', 'combine', 'Ensemble']
 # %% ../nbs/04b_ensemble.ipynb #663176c2
 @dataclass
 class EnsembleWeights(Config):
-    "Weights of each deep model in the ensemble (normalised to sum to 1 when applied)."
+    """Weights of each deep model in the ensemble (normalised to sum to 1 when applied)."""
+
     timeformer: float = 0.525
     tft: float = 0.475
 
     def check(self):
-        "Weights must be non-negative and not all zero."
+        """Weights must be non-negative and not all zero."""
         w = self.to_dict()
-        if any(v < 0 for v in w.values()) or sum(w.values()) <= 0: raise ConfigError(f'ensemble weights must be >= 0 and not all 0, got {w}')
+        if any(v < 0 for v in w.values()) or sum(w.values()) <= 0:
+            raise ConfigError(f'ensemble weights must be >= 0 and not all 0, got {w}')
 
     @classmethod
-    def from_seed(cls, timeformer: float = 0.35, tft: float = 0.30, mean: float = 0.35) -> 'EnsembleWeights':
-        "Seed 002's form `a·TimeFormer + b·TFT + c·(TimeFormer + TFT)/2` as plain weights."
+    def from_seed(
+        cls, timeformer: float = 0.35, tft: float = 0.30, mean: float = 0.35
+    ) -> EnsembleWeights:
+        """Seed 002's form `a·TimeFormer + b·TFT + c·(TimeFormer + TFT)/2` as plain weights."""
         return cls(timeformer + mean / 2, tft + mean / 2)
 
+
 def combine(preds: pd.DataFrame, weights: EnsembleWeights, horizons) -> pd.DataFrame:
-    "Ensemble `ens_ret_h` and `ens_prob_h` from columns `<model>_ret_h`, `<model>_prob_h` of `preds`."
+    """Ensemble `ens_ret_h` and `ens_prob_h` from columns `<model>_ret_h`, `<model>_prob_h` of `preds`."""
     w = {m: v for m, v in weights.to_dict().items() if v > 0}
     missing = [f'{m}_ret_{horizons[0]}' for m in w if f'{m}_ret_{horizons[0]}' not in preds]
-    if missing: raise TrademlError(f'ensemble inputs lack {missing}')
+    if missing:
+        raise TrademlError(f'ensemble inputs lack {missing}')
     tot = sum(w.values())
     out = {}
     for h in horizons:
@@ -49,38 +55,56 @@ def combine(preds: pd.DataFrame, weights: EnsembleWeights, horizons) -> pd.DataF
 # %% ../nbs/04b_ensemble.ipynb #c12f3bac
 @dataclass
 class Ensemble:
-    "Two trained models, their weights, and an optional veto: one strategy for the portfolio."
+    """Two trained models, their weights, and an optional veto: one strategy for the portfolio."""
+
     models: dict
     weights: EnsembleWeights
     veto: object | None = None
     horizon: int = 5
 
     def save(self, folder) -> Path:
-        "Write ensemble.json pointing at the model artifacts (and the veto folder, saved inside)."
-        folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-        if self.veto is not None: self.veto.save(folder / 'veto')
-        meta = {'models': {m: str(tm.path.resolve()) for m, tm in self.models.items()}, 'weights': self.weights.to_dict(),
-                'horizon': self.horizon, 'veto': 'veto' if self.veto is not None else None}
+        """Write ensemble.json pointing at the model artifacts (and the veto folder, saved inside)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.veto is not None:
+            self.veto.save(folder / 'veto')
+        meta = {
+            'models': {m: str(tm.path.resolve()) for m, tm in self.models.items()},
+            'weights': self.weights.to_dict(),
+            'horizon': self.horizon,
+            'veto': 'veto' if self.veto is not None else None,
+        }
         atomic_write_text(folder / 'ensemble.json', json.dumps(meta, indent=2))
         return folder
 
     @classmethod
-    def load(cls, folder) -> 'Ensemble':
-        "Rebuild an ensemble from its folder (models by their artifact paths, veto from `veto/`)."
+    def load(cls, folder) -> Ensemble:
+        """Rebuild an ensemble from its folder (models by their artifact paths, veto from `veto/`)."""
         from trademl.train import load_model
+
         folder = Path(folder)
-        if not (folder / 'ensemble.json').is_file(): raise TrademlError(f'{folder} is not an ensemble (no ensemble.json)')
+        if not (folder / 'ensemble.json').is_file():
+            raise TrademlError(f'{folder} is not an ensemble (no ensemble.json)')
         meta = json.loads((folder / 'ensemble.json').read_text())
         veto = None
         if meta.get('veto'):
             from trademl.veto import VetoModel
-            veto = VetoModel.load(folder / meta['veto'])
-        return cls({m: load_model(p) for m, p in meta['models'].items()}, EnsembleWeights.from_dict(meta['weights']), veto, meta['horizon'])
 
-    def score(self, windows: np.ndarray, context: np.ndarray, embeddings: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-        "For raw inputs: each model's prediction columns, the ensemble's `ens_ret_h` / `ens_prob_h`, and the veto probability (NaN without a veto)."
+            veto = VetoModel.load(folder / meta['veto'])
+        return cls(
+            {m: load_model(p) for m, p in meta['models'].items()},
+            EnsembleWeights.from_dict(meta['weights']),
+            veto,
+            meta['horizon'],
+        )
+
+    def score(
+        self, windows: np.ndarray, context: np.ndarray, embeddings: np.ndarray
+    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+        """For raw inputs: each model's prediction columns, the ensemble's `ens_ret_h` / `ens_prob_h`, and the veto probability (NaN without a veto)."""
         from trademl.inference import run_model
         from trademl.veto import prediction_columns
+
         first = next(iter(self.models.values()))
         cols = {}
         for m, tm in self.models.items():
@@ -90,28 +114,55 @@ class Ensemble:
         preds = pd.DataFrame(cols)
         vp = np.full(len(preds), np.nan)
         if self.veto is not None:
-            X = pd.concat([pd.DataFrame(embeddings).add_prefix('emb_'), pd.DataFrame(context, columns=first.info['feature_names']), preds], axis=1)
+            X = pd.concat(
+                [
+                    pd.DataFrame(embeddings).add_prefix('emb_'),
+                    pd.DataFrame(context, columns=first.info['feature_names']),
+                    preds,
+                ],
+                axis=1,
+            )
             vp = self.veto.predict_proba(X)
         return preds, combine(preds, self.weights, first.horizons), vp
 
     def vetoed(self, veto_prob: np.ndarray) -> np.ndarray:
-        "Which rows the veto blocks (none without a veto)."
-        return np.asarray(veto_prob) < self.veto.threshold if self.veto is not None else np.zeros(len(veto_prob), bool)
+        """Which rows the veto blocks (none without a veto)."""
+        return (
+            np.asarray(veto_prob) < self.veto.threshold
+            if self.veto is not None
+            else np.zeros(len(veto_prob), bool)
+        )
 
-    def predict(self, panel: pd.DataFrame, asof=None, symbols=None, min_edge: float = 0.05) -> list[dict]:
-        "Seed 000 signal dicts of the ensemble for every symbol at `asof` (vetoed signals are FLAT)."
+    def predict(
+        self, panel: pd.DataFrame, asof=None, symbols=None, min_edge: float = 0.05
+    ) -> list[dict]:
+        """Seed 000 signal dicts of the ensemble for every symbol at `asof` (vetoed signals are FLAT)."""
         from trademl.inference import SIGNAL_NAMES, _embedder_for, model_inputs, signal_direction
+
         first = next(iter(self.models.values()))
         asof, symbols, x = model_inputs(first, panel, asof, symbols)
-        preds, ens, vp = self.score(x['windows'], x['context'], _embedder_for(first).embed(x['windows']))
+        preds, ens, vp = self.score(
+            x['windows'], x['context'], _embedder_for(first).embed(x['windows'])
+        )
         h = self.horizon
         prob, ret = ens[f'ens_prob_{h}'].to_numpy(), ens[f'ens_ret_{h}'].to_numpy()
         direction, vetoed = signal_direction(prob, ret, min_edge), self.vetoed(vp)
         out = []
         for i, s in enumerate(symbols):
-            raw = {k: float(v) for k, v in preds.iloc[i].items()} | {k: float(v) for k, v in ens.iloc[i].items()}
+            raw = {k: float(v) for k, v in preds.iloc[i].items()} | {
+                k: float(v) for k, v in ens.iloc[i].items()
+            }
             raw |= {'veto_prob': float(vp[i]), 'vetoed': bool(vetoed[i])}
-            out.append({'strategy': 'ensemble', 'symbol': s, 'asof': f'{pd.Timestamp(asof):%Y-%m-%d}',
-                        'signal': 'FLAT' if vetoed[i] else SIGNAL_NAMES[direction[i]], 'strength': 0.0 if vetoed[i] else abs(2 * prob[i] - 1),
-                        'horizon': f'{h}d', 'expected_return': float(ret[i]), 'raw_outputs': raw})
+            out.append(
+                {
+                    'strategy': 'ensemble',
+                    'symbol': s,
+                    'asof': f'{pd.Timestamp(asof):%Y-%m-%d}',
+                    'signal': 'FLAT' if vetoed[i] else SIGNAL_NAMES[direction[i]],
+                    'strength': 0.0 if vetoed[i] else abs(2 * prob[i] - 1),
+                    'horizon': f'{h}d',
+                    'expected_return': float(ret[i]),
+                    'raw_outputs': raw,
+                }
+            )
         return out

@@ -17,12 +17,36 @@ import pandas as pd
 from .core import Config, ConfigError, get_logger, require, seed_everything
 from .dataset import TradeDataset
 from .ensemble import EnsembleWeights, combine
-from .validation import (CombinatorialPurgedCV, deflated_sharpe_ratio, direction_metrics, daily_ic, max_drawdown, pbo,
-                                sharpe_stats)
-from .veto import DeepConfig, VetoConfig, fit_deep, fit_veto, oof_predictions, predict_deep, veto_features, veto_labels
+from trademl.validation import (
+    CombinatorialPurgedCV,
+    daily_ic,
+    deflated_sharpe_ratio,
+    direction_metrics,
+    max_drawdown,
+    pbo,
+    sharpe_stats,
+)
+from trademl.veto import (
+    DeepConfig,
+    VetoConfig,
+    fit_deep,
+    fit_veto,
+    oof_predictions,
+    predict_deep,
+    veto_features,
+    veto_labels,
+)
 
 log = get_logger('trademl.experiment')
-METHODS = ['always_long', 'momentum', 'lgbm_classical', 'timeformer', 'tft', 'ensemble', 'ensemble_veto']
+METHODS = [
+    'always_long',
+    'momentum',
+    'lgbm_classical',
+    'timeformer',
+    'tft',
+    'ensemble',
+    'ensemble_veto',
+]
 
 # %% auto #0
 __all__ = ['log', 'METHODS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical', 'evaluate_split', 'next_open_returns',
@@ -31,71 +55,116 @@ __all__ = ['log', 'METHODS', 'ValidationConfig', 'momentum_probs', 'lgbm_classic
 # %% ../nbs/05b_experiment.ipynb #09bf1b8d
 @dataclass
 class ValidationConfig(Config):
-    "The validation experiment."
+    """The validation experiment."""
+
     n_groups: int = 5
     n_test_groups: int = 2
-    embargo: int = 5                       # trading days after each test group
+    embargo: int = 5  # trading days after each test group
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    horizon: int = 5                       # horizon of the strategy returns and of the veto
-    inner_folds: int = 2                   # folds of the out-of-fold predictions the veto learns from
+    horizon: int = 5  # horizon of the strategy returns and of the veto
+    inner_folds: int = 2  # folds of the out-of-fold predictions the veto learns from
     deep: DeepConfig = field(default_factory=DeepConfig)
     veto: VetoConfig = field(default_factory=VetoConfig)
     weights: EnsembleWeights = field(default_factory=EnsembleWeights)
-    shuffle_labels: bool = False           # negative control
-    after_pretrain: bool = True            # evaluate only rows after the local embedder's pretraining period
-    max_splits: int | None = None          # evaluate only the first splits (quick runs)
+    shuffle_labels: bool = False  # negative control
+    after_pretrain: bool = True  # evaluate only rows after the local embedder's pretraining period
+    max_splits: int | None = None  # evaluate only the first splits (quick runs)
     periods_per_year: int = 252
 
 # %% ../nbs/05b_experiment.ipynb #dd025dfb
 def momentum_probs(ds: TradeDataset, idx, horizons) -> dict:
-    "1 where the close-to-close return over the last h days was positive, else 0 (per horizon)."
+    """1 where the close-to-close return over the last h days was positive, else 0 (per horizon)."""
     w = ds.raw_windows(np.asarray(idx))[:, :, 3]
     return {h: (w[:, -1] > w[:, -1 - h]).astype(float) for h in horizons}
 
+
 def lgbm_classical(ds: TradeDataset, train_idx, test_idx, horizons, seed: int) -> dict:
-    "LightGBM on the 29 context columns, one classifier per horizon (early stopping on the last dates of the training rows)."
+    """LightGBM on the 29 context columns, one classifier per horizon (early stopping on the last dates of the training rows)."""
     lgb = require('lightgbm', 'the LightGBM baseline')
     from trademl.train import time_split
+
     tr, va = time_split(ds, 0.2, train_idx)
-    X = np.asarray(ds.context, dtype=np.float64); lab = np.asarray(ds.labels)
+    X = np.asarray(ds.context, dtype=np.float64)
+    lab = np.asarray(ds.labels)
     out = {}
     for h in horizons:
         j = ds.label_names.index(f'dir_{h}')
-        p = dict(objective='binary', learning_rate=0.05, num_leaves=15, min_data_in_leaf=50, feature_fraction=0.8,
-                 verbose=-1, seed=seed, deterministic=True, num_threads=2, force_row_wise=True)
-        b = lgb.train(p, lgb.Dataset(X[tr], lab[tr, j]), 300, valid_sets=[lgb.Dataset(X[va], lab[va, j])],
-                      callbacks=[lgb.early_stopping(30, verbose=False)])
+        p = {
+            'objective': 'binary',
+            'learning_rate': 0.05,
+            'num_leaves': 15,
+            'min_data_in_leaf': 50,
+            'feature_fraction': 0.8,
+            'verbose': -1,
+            'seed': seed,
+            'deterministic': True,
+            'num_threads': 2,
+            'force_row_wise': True,
+        }
+        b = lgb.train(
+            p,
+            lgb.Dataset(X[tr], lab[tr, j]),
+            300,
+            valid_sets=[lgb.Dataset(X[va], lab[va, j])],
+            callbacks=[lgb.early_stopping(30, verbose=False)],
+        )
         out[h] = b.predict(X[np.asarray(test_idx)])
     return out
 
 # %% ../nbs/05b_experiment.ipynb #5263e408
-def evaluate_split(ds: TradeDataset, train_idx, test_idx, cfg: ValidationConfig, seed: int, work: Path, veto_params: dict | None) -> tuple[dict, dict]:
-    "Probabilities per method and horizon on the test rows (and the veto's keep mask), plus run information."
+def evaluate_split(
+    ds: TradeDataset,
+    train_idx,
+    test_idx,
+    cfg: ValidationConfig,
+    seed: int,
+    work: Path,
+    veto_params: dict | None,
+) -> tuple[dict, dict]:
+    """Probabilities per method and horizon on the test rows (and the veto's keep mask), plus run information."""
     hs = ds.horizons
     deep_cfg = DeepConfig.from_dict({**cfg.deep.to_dict(), 'seed': seed})
-    probs = {'always_long': {h: np.ones(len(test_idx)) for h in hs}, 'momentum': momentum_probs(ds, test_idx, hs),
-             'lgbm_classical': lgbm_classical(ds, train_idx, test_idx, hs, seed)}
+    probs = {
+        'always_long': {h: np.ones(len(test_idx)) for h in hs},
+        'momentum': momentum_probs(ds, test_idx, hs),
+        'lgbm_classical': lgbm_classical(ds, train_idx, test_idx, hs, seed),
+    }
     models = fit_deep(ds, train_idx, deep_cfg, work / 'outer')
     pred = predict_deep(models, ds, test_idx)
-    for m in deep_cfg.models: probs[m] = {h: pred[f'{m}_prob_{h}'].to_numpy() for h in hs}
+    for m in deep_cfg.models:
+        probs[m] = {h: pred[f'{m}_prob_{h}'].to_numpy() for h in hs}
     ens = combine(pred, cfg.weights, hs)
     probs['ensemble'] = {h: ens[f'ens_prob_{h}'].to_numpy() for h in hs}
-    oof = oof_predictions(ds, train_idx, deep_cfg, work / 'inner', n_folds=cfg.inner_folds, embargo=cfg.embargo)
+    oof = oof_predictions(
+        ds, train_idx, deep_cfg, work / 'inner', n_folds=cfg.inner_folds, embargo=cfg.embargo
+    )
     Xv = veto_features(ds, oof.predictions)
-    yv = veto_labels(ds, combine(oof.predictions, cfg.weights, hs)[f'ens_prob_{cfg.horizon}'], cfg.horizon)
+    yv = veto_labels(
+        ds, combine(oof.predictions, cfg.weights, hs)[f'ens_prob_{cfg.horizon}'], cfg.horizon
+    )
     vcfg = VetoConfig.from_dict({**cfg.veto.to_dict(), 'seed': seed, 'horizon': cfg.horizon})
     vdates = pd.Series(ds.keys['date'].to_numpy()[oof.predictions.index.to_numpy()], index=Xv.index)
-    veto = fit_veto(Xv, yv, vdates, vcfg, max(hs), params=veto_params)   # tuned on the first split, reused after
+    veto = fit_veto(
+        Xv, yv, vdates, vcfg, max(hs), params=veto_params
+    )  # tuned on the first split, reused after
     keep = veto.keep(veto_features(ds, pred))
     probs['ensemble_veto'] = probs['ensemble']
-    info = {'veto_threshold': veto.threshold, 'veto_coverage_test': float(keep.mean()), 'veto_trials': veto.n_trials,
-            'veto_params': veto.params, 'veto_oof_rows': int(len(oof.predictions)),
-            'veto_provenance_ok': all(len(np.intersect1d(oof.trained_on[f], oof.fold.index[oof.fold == f])) == 0 for f in oof.trained_on)}
+    info = {
+        'veto_threshold': veto.threshold,
+        'veto_coverage_test': float(keep.mean()),
+        'veto_trials': veto.n_trials,
+        'veto_params': veto.params,
+        'veto_oof_rows': int(len(oof.predictions)),
+        'veto_provenance_ok': all(
+            len(np.intersect1d(oof.trained_on[f], oof.fold.index[oof.fold == f])) == 0
+            for f in oof.trained_on
+        ),
+    }
     return {'probs': probs, 'keep': keep}, info
 
 # %% ../nbs/05b_experiment.ipynb #250b9029
 def next_open_returns(ds: TradeDataset) -> np.ndarray:
-    "Return from the open after each sample's date to the open one day later (NaN at a symbol's end)."
+    """Return from the open after each sample's date to the open one day later (NaN at a symbol's end)."""
     rows, sym = ds.keys['row'].to_numpy(), ds.keys['symbol'].to_numpy()
     pos = pd.Series(np.arange(len(rows)), index=rows)
     r1, r2 = rows + 1, rows + 2
@@ -108,43 +177,66 @@ def next_open_returns(ds: TradeDataset) -> np.ndarray:
     out[same] = o[r2[same]] / o[r1[same]] - 1
     return out
 
+
 def daily_strategy_returns(dates, position, r1) -> pd.Series:
-    "Equal-weight daily return of positions (one per sample row) earning `r1`."
+    """Equal-weight daily return of positions (one per sample row) earning `r1`."""
     df = pd.DataFrame({'date': dates, 'pnl': position * r1}).dropna()
     return df.groupby('date')['pnl'].mean()
 
 # %% ../nbs/05b_experiment.ipynb #ba247a43
 @dataclass
 class ValidationResult:
-    "Everything the results table and the notebook figures need."
-    table: pd.DataFrame                     # method x horizon: accuracy, auc, ic (mean, std)
-    strategies: pd.DataFrame                # method: sharpe mean/std over paths and seeds, max drawdown, DSR
-    pbo: object                             # PBOResult over the methods' daily returns
-    path_returns: dict                      # (seed, path) -> DataFrame of daily returns per method
-    split_metrics: pd.DataFrame             # one row per seed, split, method, horizon
-    info: list                              # per split: veto threshold, coverage, trials, provenance check
-    n_trials: int                           # configurations tried (methods + veto tuning trials): feeds the DSR
+    """Everything the results table and the notebook figures need."""
+
+    table: pd.DataFrame  # method x horizon: accuracy, auc, ic (mean, std)
+    strategies: pd.DataFrame  # method: sharpe mean/std over paths and seeds, max drawdown, DSR
+    pbo: object  # PBOResult over the methods' daily returns
+    path_returns: dict  # (seed, path) -> DataFrame of daily returns per method
+    split_metrics: pd.DataFrame  # one row per seed, split, method, horizon
+    info: list  # per split: veto threshold, coverage, trials, provenance check
+    n_trials: int  # configurations tried (methods + veto tuning trials): feeds the DSR
     config: dict
     seconds: float
+
 
 def _metrics_row(prob, y, ret, dates):
     m = direction_metrics(prob, y)
     ic = daily_ic(prob - 0.5, ret, dates)
-    return {'accuracy': m['accuracy'], 'auc': m['roc_auc'], 'ic': ic['ic_mean'], 'rank_ic': ic['rank_ic_mean'], 'n': m['n']}
+    return {
+        'accuracy': m['accuracy'],
+        'auc': m['roc_auc'],
+        'ic': ic['ic_mean'],
+        'rank_ic': ic['rank_ic_mean'],
+        'n': m['n'],
+    }
 
-def run_validation(ds: TradeDataset, cfg: ValidationConfig | None = None, work_dir: str | Path | None = None, progress: bool = False, **overrides) -> ValidationResult:
-    "Run the validation experiment on a dataset (see the notebook for what it computes)."
+
+def run_validation(
+    ds: TradeDataset,
+    cfg: ValidationConfig | None = None,
+    work_dir: str | Path | None = None,
+    progress: bool = False,
+    **overrides,
+) -> ValidationResult:
+    """Run the validation experiment on a dataset (see the notebook for what it computes)."""
     cfg = cfg or ValidationConfig.from_dict(overrides)
-    if cfg.horizon not in ds.horizons: raise ConfigError(f'horizon {cfg.horizon} is not a label horizon of the dataset ({ds.horizons})')
+    if cfg.horizon not in ds.horizons:
+        raise ConfigError(
+            f'horizon {cfg.horizon} is not a label horizon of the dataset ({ds.horizons})'
+        )
     t0 = time.time()
     work = Path(work_dir or tempfile.mkdtemp(prefix='trademl-validate-'))
     lab_idx = ds.labelled()
     pre = ds.manifest['embedder'].get('pretrain_end')
-    if cfg.after_pretrain and pre:   # the embedder learnt (without labels) from windows ending by `pre`: keep them out
+    if (
+        cfg.after_pretrain and pre
+    ):  # the embedder learnt (without labels) from windows ending by `pre`: keep them out
         lab_idx = lab_idx[ds.keys['date'].to_numpy()[lab_idx] > np.datetime64(pre)]
     dates = ds.keys['date'].to_numpy()[lab_idx]
-    cv = CombinatorialPurgedCV(cfg.n_groups, cfg.n_test_groups, horizon=max(ds.horizons), embargo=cfg.embargo)
-    splits = list(cv.split(dates))[:cfg.max_splits or None]
+    cv = CombinatorialPurgedCV(
+        cfg.n_groups, cfg.n_test_groups, horizon=max(ds.horizons), embargo=cfg.embargo
+    )
+    splits = list(cv.split(dates))[: cfg.max_splits or None]
     labels = np.asarray(ds.labels).copy()
     r1 = next_open_returns(ds)
     rows, infos, daily = [], [], {}
@@ -152,36 +244,67 @@ def run_validation(ds: TradeDataset, cfg: ValidationConfig | None = None, work_d
     for seed in cfg.seeds:
         seed_everything(seed)
         lab = labels.copy()
-        if cfg.shuffle_labels: lab[lab_idx] = lab[np.random.default_rng(seed).permutation(lab_idx)]
+        if cfg.shuffle_labels:
+            lab[lab_idx] = lab[np.random.default_rng(seed).permutation(lab_idx)]
         dsx = _with_labels(ds, lab)
         for s, (tr, te) in enumerate(splits):
-            if progress: log.info('seed %d, split %d/%d', seed, s + 1, len(splits))
-            out, info = evaluate_split(dsx, lab_idx[tr], lab_idx[te], cfg, seed, work / f's{seed}_{s}', veto_params)
-            if veto_params is None: veto_params, n_veto_trials = info['veto_params'], info['veto_trials']
-            infos.append({'seed': seed, 'split': s, **{k: v for k, v in info.items() if k != 'veto_params'}})
+            if progress:
+                log.info('seed %d, split %d/%d', seed, s + 1, len(splits))
+            out, info = evaluate_split(
+                dsx, lab_idx[tr], lab_idx[te], cfg, seed, work / f's{seed}_{s}', veto_params
+            )
+            if veto_params is None:
+                veto_params, n_veto_trials = info['veto_params'], info['veto_trials']
+            infos.append(
+                {'seed': seed, 'split': s, **{k: v for k, v in info.items() if k != 'veto_params'}}
+            )
             te_rows = lab_idx[te]
             for m, ph in out['probs'].items():
                 keep = out['keep'] if m == 'ensemble_veto' else np.ones(len(te_rows), bool)
                 for h, p in ph.items():
-                    y = lab[te_rows, dsx.label_names.index(f'dir_{h}')]; ret = lab[te_rows, dsx.label_names.index(f'ret_{h}')]
-                    rows.append({'seed': seed, 'split': s, 'method': m, 'horizon': h, 'coverage': keep.mean(),
-                                 **_metrics_row(p[keep], y[keep], ret[keep], ds.keys['date'].to_numpy()[te_rows][keep])})
-                pos = np.ones(len(te_rows)) if m == 'always_long' else np.where(ph[cfg.horizon] > 0.5, 1.0, -1.0)
-                if m == 'ensemble_veto': pos = np.where(keep, pos, 0.0)
-                daily[(seed, s, m)] = daily_strategy_returns(ds.keys['date'].to_numpy()[te_rows], pos, r1[te_rows])
+                    y = lab[te_rows, dsx.label_names.index(f'dir_{h}')]
+                    ret = lab[te_rows, dsx.label_names.index(f'ret_{h}')]
+                    rows.append(
+                        {
+                            'seed': seed,
+                            'split': s,
+                            'method': m,
+                            'horizon': h,
+                            'coverage': keep.mean(),
+                            **_metrics_row(
+                                p[keep],
+                                y[keep],
+                                ret[keep],
+                                ds.keys['date'].to_numpy()[te_rows][keep],
+                            ),
+                        }
+                    )
+                pos = (
+                    np.ones(len(te_rows))
+                    if m == 'always_long'
+                    else np.where(ph[cfg.horizon] > 0.5, 1.0, -1.0)
+                )
+                if m == 'ensemble_veto':
+                    pos = np.where(keep, pos, 0.0)
+                daily[(seed, s, m)] = daily_strategy_returns(
+                    ds.keys['date'].to_numpy()[te_rows], pos, r1[te_rows]
+                )
             shutil.rmtree(work / f's{seed}_{s}', ignore_errors=True)
     split_metrics = pd.DataFrame(rows)
     return _summarise(cfg, cv, splits, split_metrics, daily, infos, n_veto_trials, time.time() - t0)
 
+
 def _with_labels(ds: TradeDataset, labels: np.ndarray) -> TradeDataset:
-    "A shallow copy of `ds` whose labels are `labels` (for the shuffled-label control)."
+    """A shallow copy of `ds` whose labels are `labels` (for the shuffled-label control)."""
     import copy
-    c = copy.copy(ds); c.labels = labels
+
+    c = copy.copy(ds)
+    c.labels = labels
     return c
 
 # %% ../nbs/05b_experiment.ipynb #eed4e513
 def _paths(cv, n_splits_used, daily, seed, methods):
-    "Daily returns per backtest path: each group's returns from the split that path assigns to it."
+    """Daily returns per backtest path: each group's returns from the split that path assigns to it."""
     out = {}
     assign = cv.path_assignment()
     tg = cv.test_groups()
@@ -189,58 +312,124 @@ def _paths(cv, n_splits_used, daily, seed, methods):
         parts = []
         for g in range(assign.shape[1]):
             s = int(assign[p, g])
-            if s >= n_splits_used: break
+            if s >= n_splits_used:
+                break
             parts.append(pd.DataFrame({m: daily[(seed, s, m)] for m in methods}))
         else:
             df = pd.concat(parts).sort_index()
             out[p] = df[~df.index.duplicated()]
     return out
 
-def _summarise(cfg, cv, splits, split_metrics, daily, infos, n_veto_trials, seconds) -> ValidationResult:
+
+def _summarise(
+    cfg, cv, splits, split_metrics, daily, infos, n_veto_trials, seconds
+) -> ValidationResult:
     methods = list(dict.fromkeys(split_metrics['method']))
     g = split_metrics.groupby(['method', 'horizon'], sort=False)
     table = g[['accuracy', 'auc', 'ic']].agg(['mean', 'std'])
     table[('coverage', '')] = g['coverage'].mean()
-    paths = {(seed, p): df for seed in cfg.seeds for p, df in _paths(cv, len(splits), daily, seed, methods).items()}
-    if not paths:   # partial runs: treat each split's test period as a path
-        paths = {(seed, s): pd.DataFrame({m: daily[(seed, s, m)] for m in methods}) for seed in cfg.seeds for s in range(len(splits))}
+    paths = {
+        (seed, p): df
+        for seed in cfg.seeds
+        for p, df in _paths(cv, len(splits), daily, seed, methods).items()
+    }
+    if not paths:  # partial runs: treat each split's test period as a path
+        paths = {
+            (seed, s): pd.DataFrame({m: daily[(seed, s, m)] for m in methods})
+            for seed in cfg.seeds
+            for s in range(len(splits))
+        }
     n_trials = len(methods) + n_veto_trials
     srs = {m: [sharpe_stats(df[m].to_numpy()) for df in paths.values()] for m in methods}
     all_sr = np.array([np.mean([s['sr'] for s in srs[m]]) for m in methods])
     sr_var = float(np.var(all_sr, ddof=1)) if len(all_sr) > 1 else 0.0
     strat = []
     for m in methods:
-        st = srs[m]; sr = np.array([s['sr'] for s in st])
+        st = srs[m]
+        sr = np.array([s['sr'] for s in st])
         mean_stats = {k: float(np.mean([s[k] for s in st])) for k in ('skew', 'kurt', 'n_obs')}
         ann = np.sqrt(cfg.periods_per_year)
-        strat.append({'method': m, 'sharpe_ann_mean': sr.mean() * ann, 'sharpe_ann_std': sr.std(ddof=1) * ann if len(sr) > 1 else np.nan,
-                      'max_drawdown_mean': float(np.mean([max_drawdown(df[m].to_numpy()) for df in paths.values()])),
-                      'dsr': float(deflated_sharpe_ratio(sr.mean(), mean_stats['n_obs'], sr_var, n_trials, mean_stats['skew'], mean_stats['kurt'])),
-                      'n_paths': len(sr)})
+        strat.append(
+            {
+                'method': m,
+                'sharpe_ann_mean': sr.mean() * ann,
+                'sharpe_ann_std': sr.std(ddof=1) * ann if len(sr) > 1 else np.nan,
+                'max_drawdown_mean': float(
+                    np.mean([max_drawdown(df[m].to_numpy()) for df in paths.values()])
+                ),
+                'dsr': float(
+                    deflated_sharpe_ratio(
+                        sr.mean(),
+                        mean_stats['n_obs'],
+                        sr_var,
+                        n_trials,
+                        mean_stats['skew'],
+                        mean_stats['kurt'],
+                    )
+                ),
+                'n_paths': len(sr),
+            }
+        )
     first = next(iter(paths.values()))
     perf = first[methods].dropna().to_numpy()
-    res_pbo = pbo(perf, n_partitions=min(16, max(2, 2 * (len(perf) // 16))))   # S = 16 unless the path is short
-    return ValidationResult(table, pd.DataFrame(strat).set_index('method'), res_pbo, paths, split_metrics, infos, n_trials, cfg.to_dict(), seconds)
+    res_pbo = pbo(
+        perf, n_partitions=min(16, max(2, 2 * (len(perf) // 16)))
+    )  # S = 16 unless the path is short
+    return ValidationResult(
+        table,
+        pd.DataFrame(strat).set_index('method'),
+        res_pbo,
+        paths,
+        split_metrics,
+        infos,
+        n_trials,
+        cfg.to_dict(),
+        seconds,
+    )
 
 # %% ../nbs/05b_experiment.ipynb #30e42254
 def _pm(m, s, pct=True, digits=1):
-    "'mean ± std' (in % when `pct`), or 'n/a'."
-    if pd.isna(m): return 'n/a'
+    """'mean ± std' (in % when `pct`), or 'n/a'."""
+    if pd.isna(m):
+        return 'n/a'
     f = (lambda v: f'{100 * v:.{digits}f}') if pct else (lambda v: f'{v:.{digits + 2}f}')
     return f(m) + ('' if pd.isna(s) else f' ± {f(s)}')
 
+
 def results_markdown(res: ValidationResult, title: str = '') -> str:
-    "The README's results table: accuracy / AUC / IC per method and horizon, then Sharpe, drawdown and DSR per method, and PBO."
+    """The README's results table: accuracy / AUC / IC per method and horizon, then Sharpe, drawdown and DSR per method, and PBO."""
     t = res.table
-    lines = [title, '', '| method | horizon | accuracy % | ROC-AUC | IC | coverage % |', '|---|---|---|---|---|---|'] if title else \
-            ['| method | horizon | accuracy % | ROC-AUC | IC | coverage % |', '|---|---|---|---|---|---|']
+    lines = (
+        [
+            title,
+            '',
+            '| method | horizon | accuracy % | ROC-AUC | IC | coverage % |',
+            '|---|---|---|---|---|---|',
+        ]
+        if title
+        else [
+            '| method | horizon | accuracy % | ROC-AUC | IC | coverage % |',
+            '|---|---|---|---|---|---|',
+        ]
+    )
     for (m, h), r in t.iterrows():
-        lines.append(f"| {m} | {h}d | {_pm(r[('accuracy', 'mean')], r[('accuracy', 'std')])} | {_pm(r[('auc', 'mean')], r[('auc', 'std')], False)} | "
-                     f"{_pm(r[('ic', 'mean')], r[('ic', 'std')], False)} | {100 * r[('coverage', '')]:.0f} |")
-    lines += ['', '| method | Sharpe (annualised, gross) | max drawdown % | DSR | paths |', '|---|---|---|---|---|']
+        lines.append(
+            f'| {m} | {h}d | {_pm(r[("accuracy", "mean")], r[("accuracy", "std")])} | {_pm(r[("auc", "mean")], r[("auc", "std")], False)} | '
+            f'{_pm(r[("ic", "mean")], r[("ic", "std")], False)} | {100 * r[("coverage", "")]:.0f} |'
+        )
+    lines += [
+        '',
+        '| method | Sharpe (annualised, gross) | max drawdown % | DSR | paths |',
+        '|---|---|---|---|---|',
+    ]
     for m, r in res.strategies.iterrows():
-        lines.append(f"| {m} | {_pm(r.sharpe_ann_mean, r.sharpe_ann_std, False, 0)} | {100 * r.max_drawdown_mean:.1f} | {r.dsr:.3f} | {int(r.n_paths)} |")
-    lines += ['', f'PBO (CSCV, {res.pbo.n_combinations} combinations over the {len(res.strategies)} methods): **{res.pbo.pbo:.2f}**; '
-              f'probability of an out-of-sample loss for the in-sample best: {res.pbo.prob_oos_loss:.2f}. '
-              f'DSR deflated for {res.n_trials} configurations tried. Run time {res.seconds / 60:.1f} min.']
+        lines.append(
+            f'| {m} | {_pm(r.sharpe_ann_mean, r.sharpe_ann_std, False, 0)} | {100 * r.max_drawdown_mean:.1f} | {r.dsr:.3f} | {int(r.n_paths)} |'
+        )
+    lines += [
+        '',
+        f'PBO (CSCV, {res.pbo.n_combinations} combinations over the {len(res.strategies)} methods): **{res.pbo.pbo:.2f}**; '
+        f'probability of an out-of-sample loss for the in-sample best: {res.pbo.prob_oos_loss:.2f}. '
+        f'DSR deflated for {res.n_trials} configurations tried. Run time {res.seconds / 60:.1f} min.',
+    ]
     return '\n'.join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -18,28 +18,30 @@ ACCOUNT_ID = '904837e3-3b76-47ec-b432-046db621571b'
 
 
 def _now() -> str:
-    "The current UTC time as Alpaca writes it."
-    return datetime.now(timezone.utc).isoformat(timespec='microseconds').replace('+00:00', 'Z')
+    """The current UTC time as Alpaca writes it."""
+    return datetime.now(UTC).isoformat(timespec='microseconds').replace('+00:00', 'Z')
 
 
 def _err(status: int, code: int, message: str) -> tuple[int, dict]:
-    "An Alpaca-style JSON error answer."
+    """An Alpaca-style JSON error answer."""
     return status, {'code': code, 'message': message}
 
 
 class _Handler(BaseHTTPRequestHandler):
-    "Hands every request to the owning `FakeAlpaca`; prints nothing."
+    """Hands every request to the owning `FakeAlpaca`; prints nothing."""
+
     fake: FakeAlpaca
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        "Quiet: no request logging."
+        """Quiet: no request logging."""
 
     def _serve(self) -> None:
         n = int(self.headers.get('Content-Length') or 0)
         body = json.loads(self.rfile.read(n) or b'null') if n else None
         auth = (self.headers.get('APCA-API-KEY-ID'), self.headers.get('APCA-API-SECRET-KEY'))
         answer = self.fake._handle(self.command, self.path, body, auth)
-        if answer is None: return                              # drop the connection without an answer
+        if answer is None:
+            return  # drop the connection without an answer
         status, payload = answer
         data = b'' if payload is None else json.dumps(payload).encode()
         self.send_response(status)
@@ -53,23 +55,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeAlpaca:
-    "An in-memory Alpaca account behind a local HTTP server: `with FakeAlpaca(key, secret, prices) as fake: fake.url`."
+    """An in-memory Alpaca account behind a local HTTP server: `with FakeAlpaca(key, secret, prices) as fake: fake.url`."""
 
-    def __init__(self, key: str, secret: str, prices: dict[str, float] | None = None, cash: float = 100_000.0):
-        "Accept only requests carrying `key`/`secret`; market orders fill at `prices[symbol]`."
+    def __init__(
+        self, key: str, secret: str, prices: dict[str, float] | None = None, cash: float = 100_000.0
+    ):
+        """Accept only requests carrying `key`/`secret`; market orders fill at `prices[symbol]`."""
         self._auth = (key, secret)
         self.prices, self.cash = dict(prices or {}), float(cash)
-        self.orders: dict[str, dict] = {}                      # id -> Alpaca order JSON, in submission order
-        self.positions: dict[str, list[float]] = {}            # symbol -> [signed qty, avg entry price]
-        self.requests: list[tuple[str, str, dict, Any]] = []   # (method, path, query, body); never headers
+        self.orders: dict[str, dict] = {}  # id -> Alpaca order JSON, in submission order
+        self.positions: dict[str, list[float]] = {}  # symbol -> [signed qty, avg entry price]
+        self.requests: list[
+            tuple[str, str, dict, Any]
+        ] = []  # (method, path, query, body); never headers
         self.fill, self.fail_after_commit = True, 0
-        self._fails: list[list] = []                           # [count, status, method, message]
+        self._fails: list[list] = []  # [count, status, method, message]
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> FakeAlpaca:
-        "Start serving on 127.0.0.1 on a free port, in a daemon thread."
+        """Start serving on 127.0.0.1 on a free port, in a daemon thread."""
         handler = type('Handler', (_Handler,), {'fake': self})
         self._server = ThreadingHTTPServer(('127.0.0.1', 0), handler)
         self._server.daemon_threads = True
@@ -77,21 +83,34 @@ class FakeAlpaca:
         return self
 
     def stop(self) -> None:
-        "Stop the server."
-        if self._server: self._server.shutdown(); self._server.server_close(); self._server = None
+        """Stop the server."""
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
-    def __enter__(self) -> FakeAlpaca: return self.start()
-    def __exit__(self, *exc: Any) -> None: self.stop()
+    def __enter__(self) -> FakeAlpaca:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
 
     @property
     def url(self) -> str:
-        "The base URL to give alpaca-py as `url_override`."
+        """The base URL to give alpaca-py as `url_override`."""
         return f'http://127.0.0.1:{self._server.server_address[1]}'
 
     # --- test controls ---------------------------------------------------------------------------------------
-    def fail_next(self, n: int = 1, status: int = 500, method: str = 'POST', message: str = 'internal server error') -> None:
-        "Make the next `n` requests with `method` fail with `status` (0: drop the connection without an answer)."
-        with self._lock: self._fails.append([n, status, method.upper(), message])
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        method: str = 'POST',
+        message: str = 'internal server error',
+    ) -> None:
+        """Make the next `n` requests with `method` fail with `status` (0: drop the connection without an answer)."""
+        with self._lock:
+            self._fails.append([n, status, method.upper(), message])
 
     def _take_failure(self, method: str) -> tuple[int, str] | None:
         for f in self._fails:
@@ -102,32 +121,49 @@ class FakeAlpaca:
 
     # --- dispatch --------------------------------------------------------------------------------------------
     def _handle(self, method: str, raw_path: str, body: Any, auth: tuple) -> tuple[int, Any] | None:
-        "Answer one request as (status, JSON payload), or None to drop the connection."
+        """Answer one request as (status, JSON payload), or None to drop the connection."""
         parts = urlsplit(raw_path)
         path, query = parts.path, dict(parse_qsl(parts.query))
         with self._lock:
             self.requests.append((method, path, query, body))
-            if auth != self._auth: return _err(401, 40110000, 'request is not authorized')
+            if auth != self._auth:
+                return _err(401, 40110000, 'request is not authorized')
             failure = self._take_failure(method)
             if failure is not None:
                 return None if failure[0] == 0 else _err(failure[0], 50010000, failure[1])
             return self._route(method, path, query, body)
 
     def _route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
-        if (method, path) == ('GET', '/v2/account'): return 200, self._account()
-        if (method, path) == ('GET', '/v2/positions'): return 200, [self._position(s) for s in self.positions]
-        if (method, path) == ('POST', '/v2/orders'): return self._submit(body or {})
-        if (method, path) == ('GET', '/v2/orders'): return 200, self._list(query)
+        if (method, path) == ('GET', '/v2/account'):
+            return 200, self._account()
+        if (method, path) == ('GET', '/v2/positions'):
+            return 200, [self._position(s) for s in self.positions]
+        if (method, path) == ('POST', '/v2/orders'):
+            return self._submit(body or {})
+        if (method, path) == ('GET', '/v2/orders'):
+            return 200, self._list(query)
         if (method, path) == ('DELETE', '/v2/orders'):
-            return 207, [{'id': i, 'status': 200, 'body': self._cancel(o)} for i, o in self.orders.items()
-                         if o['status'] in OPEN]
+            return 207, [
+                {'id': i, 'status': 200, 'body': self._cancel(o)}
+                for i, o in self.orders.items()
+                if o['status'] in OPEN
+            ]
         if (method, path) == ('GET', '/v2/orders:by_client_order_id'):
-            o = next((o for o in self.orders.values() if o['client_order_id'] == query.get('client_order_id')), None)
+            o = next(
+                (
+                    o
+                    for o in self.orders.values()
+                    if o['client_order_id'] == query.get('client_order_id')
+                ),
+                None,
+            )
             return (200, o) if o else _err(404, 40410000, 'order not found')
         if method == 'DELETE' and path.startswith('/v2/orders/'):
             o = self.orders.get(path.rsplit('/', 1)[1])
-            if o is None: return _err(404, 40410000, 'order not found')
-            if o['status'] not in OPEN: return _err(422, 42210000, f"order is not cancelable (status {o['status']})")
+            if o is None:
+                return _err(404, 40410000, 'order not found')
+            if o['status'] not in OPEN:
+                return _err(422, 42210000, f'order is not cancelable (status {o["status"]})')
             self._cancel(o)
             return 204, None
         return _err(404, 40400000, f'endpoint not found: {method} {path}')
@@ -136,47 +172,99 @@ class FakeAlpaca:
     def _account(self) -> dict:
         value = sum(q * self.prices.get(s, p) for s, (q, p) in self.positions.items())
         money = lambda x: f'{x:.2f}'  # noqa: E731
-        return {'id': ACCOUNT_ID, 'account_number': 'PA000FAKE', 'status': 'ACTIVE', 'currency': 'USD',
-                'cash': money(self.cash), 'equity': money(self.cash + value), 'portfolio_value': money(self.cash + value),
-                'buying_power': money(max(self.cash, 0.0)), 'trading_blocked': False, 'account_blocked': False,
-                'shorting_enabled': True, 'multiplier': '1', 'created_at': '2024-01-02T00:00:00Z'}
+        return {
+            'id': ACCOUNT_ID,
+            'account_number': 'PA000FAKE',
+            'status': 'ACTIVE',
+            'currency': 'USD',
+            'cash': money(self.cash),
+            'equity': money(self.cash + value),
+            'portfolio_value': money(self.cash + value),
+            'buying_power': money(max(self.cash, 0.0)),
+            'trading_blocked': False,
+            'account_blocked': False,
+            'shorting_enabled': True,
+            'multiplier': '1',
+            'created_at': '2024-01-02T00:00:00Z',
+        }
 
     def _position(self, sym: str) -> dict:
         qty, avg = self.positions[sym]
         px = self.prices.get(sym, avg)
-        return {'asset_id': str(uuid.uuid5(uuid.NAMESPACE_DNS, sym)), 'symbol': sym, 'exchange': 'ARCA',
-                'asset_class': 'us_equity', 'asset_marginable': True, 'qty': str(qty),
-                'side': 'long' if qty > 0 else 'short', 'avg_entry_price': str(avg), 'cost_basis': str(qty * avg),
-                'market_value': str(qty * px), 'current_price': str(px), 'unrealized_pl': str(qty * (px - avg)),
-                'qty_available': str(qty)}
+        return {
+            'asset_id': str(uuid.uuid5(uuid.NAMESPACE_DNS, sym)),
+            'symbol': sym,
+            'exchange': 'ARCA',
+            'asset_class': 'us_equity',
+            'asset_marginable': True,
+            'qty': str(qty),
+            'side': 'long' if qty > 0 else 'short',
+            'avg_entry_price': str(avg),
+            'cost_basis': str(qty * avg),
+            'market_value': str(qty * px),
+            'current_price': str(px),
+            'unrealized_pl': str(qty * (px - avg)),
+            'qty_available': str(qty),
+        }
 
     def _list(self, query: dict) -> list[dict]:
         status = query.get('status', 'open')
-        out = [o for o in self.orders.values()
-               if status == 'all' or (o['status'] in OPEN) == (status == 'open')]
+        out = [
+            o
+            for o in self.orders.values()
+            if status == 'all' or (o['status'] in OPEN) == (status == 'open')
+        ]
         out = out if query.get('direction') == 'asc' else out[::-1]
-        return out[:int(query.get('limit', 50))]
+        return out[: int(query.get('limit', 50))]
 
     def _cancel(self, o: dict) -> dict:
         o.update(status='canceled', canceled_at=_now(), updated_at=_now())
         return o
 
     def _submit(self, b: dict) -> tuple[int, dict]:
-        sym, side, cid = b.get('symbol'), b.get('side'), b.get('client_order_id') or str(uuid.uuid4())
+        sym, side, cid = (
+            b.get('symbol'),
+            b.get('side'),
+            b.get('client_order_id') or str(uuid.uuid4()),
+        )
         if any(o['client_order_id'] == cid for o in self.orders.values()):
             return _err(422, 40010001, 'client_order_id must be unique')
         if side not in ('buy', 'sell') or not float(b.get('qty') or 0) > 0:
             return _err(422, 40010001, 'invalid order: side and qty > 0 are required')
-        if sym not in self.prices: return _err(422, 40010001, f'asset "{sym}" not found')
+        if sym not in self.prices:
+            return _err(422, 40010001, f'asset "{sym}" not found')
         ts, qty = _now(), float(b['qty'])
-        o = {'id': str(uuid.uuid4()), 'client_order_id': cid, 'created_at': ts, 'updated_at': ts, 'submitted_at': ts,
-             'filled_at': None, 'canceled_at': None, 'expired_at': None, 'failed_at': None,
-             'asset_id': str(uuid.uuid5(uuid.NAMESPACE_DNS, sym)), 'symbol': sym, 'asset_class': 'us_equity',
-             'notional': None, 'qty': str(qty), 'filled_qty': '0', 'filled_avg_price': None, 'order_class': '',
-             'order_type': 'market', 'type': 'market', 'side': side, 'time_in_force': b.get('time_in_force', 'day'),
-             'limit_price': None, 'stop_price': None, 'status': 'accepted', 'extended_hours': False, 'legs': None}
+        o = {
+            'id': str(uuid.uuid4()),
+            'client_order_id': cid,
+            'created_at': ts,
+            'updated_at': ts,
+            'submitted_at': ts,
+            'filled_at': None,
+            'canceled_at': None,
+            'expired_at': None,
+            'failed_at': None,
+            'asset_id': str(uuid.uuid5(uuid.NAMESPACE_DNS, sym)),
+            'symbol': sym,
+            'asset_class': 'us_equity',
+            'notional': None,
+            'qty': str(qty),
+            'filled_qty': '0',
+            'filled_avg_price': None,
+            'order_class': '',
+            'order_type': 'market',
+            'type': 'market',
+            'side': side,
+            'time_in_force': b.get('time_in_force', 'day'),
+            'limit_price': None,
+            'stop_price': None,
+            'status': 'accepted',
+            'extended_hours': False,
+            'legs': None,
+        }
         self.orders[o['id']] = o
-        if self.fill: self._fill(o, qty if side == 'buy' else -qty, self.prices[sym])
+        if self.fill:
+            self._fill(o, qty if side == 'buy' else -qty, self.prices[sym])
         if self.fail_after_commit > 0:
             self.fail_after_commit -= 1
             return _err(500, 50010000, 'internal server error')
@@ -185,13 +273,22 @@ class FakeAlpaca:
     def _fill(self, o: dict, dq: float, px: float) -> None:
         qty, avg = self.positions.get(o['symbol'], [0.0, 0.0])
         new = qty + dq
-        if abs(new) < 1e-9: self.positions.pop(o['symbol'], None)
+        if abs(new) < 1e-9:
+            self.positions.pop(o['symbol'], None)
         else:
-            if qty == 0 or (qty > 0) != (new > 0): avg = px
-            elif (qty > 0) == (dq > 0): avg = (qty * avg + dq * px) / new
+            if qty == 0 or (qty > 0) != (new > 0):
+                avg = px
+            elif (qty > 0) == (dq > 0):
+                avg = (qty * avg + dq * px) / new
             self.positions[o['symbol']] = [new, avg]
         self.cash -= dq * px
-        o.update(status='filled', filled_qty=o['qty'], filled_avg_price=str(px), filled_at=_now(), updated_at=_now())
+        o.update(
+            status='filled',
+            filled_qty=o['qty'],
+            filled_avg_price=str(px),
+            filled_at=_now(),
+            updated_at=_now(),
+        )
 
 # %% auto #0
 __all__ = ['OPEN', 'ACCOUNT_ID', 'FakeAlpaca']

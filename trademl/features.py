@@ -5,7 +5,7 @@
 # %% ../nbs/01d_features.ipynb #34eb4b64
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,20 +24,30 @@ __all__ = ['log', 'FEATURE_GROUPS', 'FEATURE_NAMES', 'WARMUP_BARS', 'build_featu
 # %% ../nbs/01d_features.ipynb #e3603209
 FEATURE_GROUPS = {'mtf': list(MTF_FEATURES), 'smc': list(SMC_FEATURES), 'ta': list(TA_FEATURES)}
 FEATURE_NAMES = [c for g in FEATURE_GROUPS.values() for c in g]
-WARMUP_BARS = 120  # bars after a symbol's first bar before every context column is defined (see below)
+WARMUP_BARS = (
+    120  # bars after a symbol's first bar before every context column is defined (see below)
+)
 
 # %% ../nbs/01d_features.ipynb #ba6d41c8
 def _check_int(name, v, lo):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
         raise ConfigError(f'{name} must be an integer >= {lo}, got {v!r}')
 
-def build_features(panel: pd.DataFrame, lookback: int = 50, ob_threshold: float = 0.02,
-                   swing_window: int = 10, validate: bool = True) -> pd.DataFrame:
-    "The 29 context columns (`FEATURE_NAMES` order) for every `(symbol, date)` row of `panel`."
-    _check_int('lookback', lookback, 1); _check_int('swing_window', swing_window, 1)
+
+def build_features(
+    panel: pd.DataFrame,
+    lookback: int = 50,
+    ob_threshold: float = 0.02,
+    swing_window: int = 10,
+    validate: bool = True,
+) -> pd.DataFrame:
+    """The 29 context columns (`FEATURE_NAMES` order) for every `(symbol, date)` row of `panel`."""
+    _check_int('lookback', lookback, 1)
+    _check_int('swing_window', swing_window, 1)
     if not (isinstance(ob_threshold, (int, float)) and ob_threshold >= 0):
         raise ConfigError(f'ob_threshold must be a number >= 0, got {ob_threshold!r}')
-    if validate: validate_panel(panel)
+    if validate:
+        validate_panel(panel)
     pa = panel_arrays(panel)
     ta, unavailable = compute_ta_features(pa)
     smc = smc_features(pa, lookback=lookback, ob_threshold=ob_threshold, swing_window=swing_window)
@@ -45,18 +55,22 @@ def build_features(panel: pd.DataFrame, lookback: int = 50, ob_threshold: float 
     out.attrs['unavailable'] = unavailable
     return out
 
+
 def warm(features: pd.DataFrame, warmup: int = WARMUP_BARS) -> pd.Series:
-    "True for rows at least `warmup` bars after their symbol's first bar."
+    """True for rows at least `warmup` bars after their symbol's first bar."""
     pos = features.groupby(level='symbol', sort=False).cumcount()
     return pos >= warmup
 
 # %% ../nbs/01d_features.ipynb #20e5b648
 def normalise_windows(windows: np.ndarray) -> np.ndarray:
-    "Per-window causal normalisation of raw OHLCV windows [B, L, 5] to float32: log(price / last close), log1p(volume / mean volume)."
+    """Per-window causal normalisation of raw OHLCV windows [B, L, 5] to float32: log(price / last close), log1p(volume / mean volume)."""
     w = np.asarray(windows, dtype=np.float64)
-    if w.ndim != 3 or w.shape[2] != 5: raise ValueError(f'windows must have shape [B, L, 5] (OHLCV), got {w.shape}')
-    if not np.isfinite(w).all(): raise ValueError('windows contain NaN/inf values')
-    if (w[..., :4] <= 0).any() or (w[..., 4] < 0).any(): raise ValueError('windows need positive OHLC prices and non-negative volume')
+    if w.ndim != 3 or w.shape[2] != 5:
+        raise ValueError(f'windows must have shape [B, L, 5] (OHLCV), got {w.shape}')
+    if not np.isfinite(w).all():
+        raise ValueError('windows contain NaN/inf values')
+    if (w[..., :4] <= 0).any() or (w[..., 4] < 0).any():
+        raise ValueError('windows need positive OHLC prices and non-negative volume')
     out = np.empty(w.shape, dtype=np.float32)
     out[..., :4] = np.log(w[..., :4] / w[:, -1:, 3:4])
     mv = w[..., 4].mean(axis=1, keepdims=True)
@@ -66,28 +80,40 @@ def normalise_windows(windows: np.ndarray) -> np.ndarray:
 
 # %% ../nbs/01d_features.ipynb #b0953412
 def _as_frame(out, what='fn') -> pd.DataFrame:
-    if isinstance(out, pd.Series): out = out.to_frame()
+    if isinstance(out, pd.Series):
+        out = out.to_frame()
     if not isinstance(out, pd.DataFrame):
-        raise TypeError(f'{what} must return a DataFrame or Series indexed by (symbol, date), got {type(out).__name__}')
+        raise TypeError(
+            f'{what} must return a DataFrame or Series indexed by (symbol, date), got {type(out).__name__}'
+        )
     if not isinstance(out.index, pd.MultiIndex) and {'symbol', 'date'} <= set(out.columns):
         out = out.set_index(['symbol', 'date'])
     if not isinstance(out.index, pd.MultiIndex) or 'date' not in out.index.names:
-        raise TypeError(f'{what} must return a frame indexed by (symbol, date); got index {out.index.names}')
+        raise TypeError(
+            f'{what} must return a frame indexed by (symbol, date); got index {out.index.names}'
+        )
     return out
 
+
 def perturb_after(panel: pd.DataFrame, cut, seed: int = 0, scale: float = 0.1) -> pd.DataFrame:
-    "A copy of `panel` whose bars after `cut` are rescaled by random factors (still a valid panel)."
+    """A copy of `panel` whose bars after `cut` are rescaled by random factors (still a valid panel)."""
     rng = np.random.default_rng(seed)
     p = panel.copy()
     after = (p['date'] > pd.Timestamp(cut)).to_numpy()
     f = np.exp(rng.normal(0, scale, after.sum()))
     cols = ['open', 'high', 'low', 'close'] + [c for c in ['adj_close'] if c in p]
-    for c in cols: p.loc[after, c] = p.loc[after, c].to_numpy() * f   # one factor per row keeps high >= close etc.
-    p.loc[after, 'volume'] = np.round(p.loc[after, 'volume'].to_numpy() * np.exp(rng.normal(0, 0.5, after.sum())))
+    for c in cols:
+        p.loc[after, c] = (
+            p.loc[after, c].to_numpy() * f
+        )  # one factor per row keeps high >= close etc.
+    p.loc[after, 'volume'] = np.round(
+        p.loc[after, 'volume'].to_numpy() * np.exp(rng.normal(0, 0.5, after.sum()))
+    )
     return p
 
+
 def _first_change(ref: pd.DataFrame, new: pd.DataFrame, rtol: float, atol: float):
-    "(column, symbol, date, before, after) of the earliest-dated difference between two frames, or None."
+    """(column, symbol, date, before, after) of the earliest-dated difference between two frames, or None."""
     missing = ref.index.difference(new.index)
     if len(missing):
         s, d = min(missing, key=lambda k: (k[ref.index.names.index('date')], str(k)))
@@ -96,36 +122,54 @@ def _first_change(ref: pd.DataFrame, new: pd.DataFrame, rtol: float, atol: float
     dates = ref.index.get_level_values('date')
     best = None
     for c in ref.columns:
-        if c not in new.columns: return (c, None, None, 'present', 'missing column')
+        if c not in new.columns:
+            return (c, None, None, 'present', 'missing column')
         a, b = ref[c].to_numpy(), new[c].to_numpy()
         if a.dtype.kind in 'fc' or b.dtype.kind in 'fc':
             a, b = a.astype(float), b.astype(float)
             same = (a == b) | (np.isnan(a) & np.isnan(b))
-            if rtol or atol: same |= np.isclose(a, b, rtol=rtol, atol=atol)
-        else: same = a == b
+            if rtol or atol:
+                same |= np.isclose(a, b, rtol=rtol, atol=atol)
+        else:
+            same = a == b
         bad = np.flatnonzero(~same)
         if len(bad):
             i = bad[np.argmin(dates[bad])]
-            if best is None or dates[i] < best[2]: best = (c, ref.index[i][0], dates[i], a[i], b[i])
+            if best is None or dates[i] < best[2]:
+                best = (c, ref.index[i][0], dates[i], a[i], b[i])
     return best
 
-def assert_causal(fn: Callable[[pd.DataFrame], pd.DataFrame], panel: pd.DataFrame, cuts: Sequence | None = None,
-                  n_cuts: int = 3, checks: Iterable[str] = ('prefix', 'perturb'), seed: int = 0,
-                  rtol: float = 0.0, atol: float = 0.0) -> None:
-    "Raise `AssertionError` naming the first column and date whose value changes when data after a cut is removed or altered."
+
+def assert_causal(
+    fn: Callable[[pd.DataFrame], pd.DataFrame],
+    panel: pd.DataFrame,
+    cuts: Sequence | None = None,
+    n_cuts: int = 3,
+    checks: Iterable[str] = ('prefix', 'perturb'),
+    seed: int = 0,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+) -> None:
+    """Raise `AssertionError` naming the first column and date whose value changes when data after a cut is removed or altered."""
     dates = np.sort(panel['date'].unique())
-    if cuts is None: cuts = [dates[int(q * (len(dates) - 1))] for q in np.linspace(0.35, 0.85, n_cuts)]
+    if cuts is None:
+        cuts = [dates[int(q * (len(dates) - 1))] for q in np.linspace(0.35, 0.85, n_cuts)]
     full = _as_frame(fn(panel))
     for cut in map(pd.Timestamp, cuts):
         ref = full[full.index.get_level_values('date') <= cut]
         for check in checks:
-            if check == 'prefix': p, how = panel[panel['date'] <= cut], 'the data after it was removed'
-            elif check == 'perturb': p, how = perturb_after(panel, cut, seed), 'the data after it was altered'
-            else: raise ValueError(f"checks: expected 'prefix' and/or 'perturb', got {check!r}")
+            if check == 'prefix':
+                p, how = panel[panel['date'] <= cut], 'the data after it was removed'
+            elif check == 'perturb':
+                p, how = perturb_after(panel, cut, seed), 'the data after it was altered'
+            else:
+                raise ValueError(f"checks: expected 'prefix' and/or 'perturb', got {check!r}")
             new = _as_frame(fn(p))
             ch = _first_change(ref, new[new.index.get_level_values('date') <= cut], rtol, atol)
             if ch:
                 col, sym, day, a, b = ch
                 day = pd.Timestamp(day).strftime('%Y-%m-%d') if day is not None else '?'
-                raise AssertionError(f'look-ahead: column {col!r} at date {day} (symbol {sym}) changed from {a!r} to {b!r} '
-                                     f'when {how} (cut {cut:%Y-%m-%d})')
+                raise AssertionError(
+                    f'look-ahead: column {col!r} at date {day} (symbol {sym}) changed from {a!r} to {b!r} '
+                    f'when {how} (cut {cut:%Y-%m-%d})'
+                )

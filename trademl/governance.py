@@ -9,16 +9,16 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from urllib.parse import urlparse
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault('MLFLOW_DISABLE_TELEMETRY', 'true')
 import mlflow  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-CHAMPION, CHALLENGER = "champion", "challenger"
-METRIC_TAG = "metric."  # version tags ``metric.<name>`` hold the validation metrics
+CHAMPION, CHALLENGER = 'champion', 'challenger'
+METRIC_TAG = 'metric.'  # version tags ``metric.<name>`` hold the validation metrics
 _TAG_MAX = 5000  # MLflow tag value limit
 
 
@@ -29,16 +29,18 @@ class PromotionBars:
     ``max_drawdown`` is compared as a magnitude (``abs``), so -0.15 and 0.15 are equivalent.
     ``min_dsr`` is a bound on the DSR *probability*: DSR > 0.5 <=> deflated Sharpe > 0.
     """
+
     min_sharpe: float = 1.0
     max_drawdown: float = 0.20
     min_dsr: float = 0.5
     max_pbo: float = 0.05
-    metric: str = "sharpe"
+    metric: str = 'sharpe'
 
 
 @dataclass
 class Decision:
     """Outcome of one promotion check; ``reasons`` lists every failed bar (or why it passed)."""
+
     promoted: bool
     challenger_version: str
     champion_version: str | None
@@ -47,33 +49,37 @@ class Decision:
     champion_metrics: dict | None
     bars: dict
     timestamp: str
-    name: str = ""
+    name: str = ''
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable dict of the decision."""
         return asdict(self)
 
     def __str__(self) -> str:
-        head = (f"{self.name} v{self.challenger_version}: "
-                f"{'PROMOTED' if self.promoted else 'REFUSED'} "
-                f"(champion before: {self.champion_version or 'none'})")
-        return "\n".join([head] + [f"  - {r}" for r in self.reasons])
+        head = (
+            f'{self.name} v{self.challenger_version}: '
+            f'{"PROMOTED" if self.promoted else "REFUSED"} '
+            f'(champion before: {self.champion_version or "none"})'
+        )
+        return '\n'.join([head] + [f'  - {r}' for r in self.reasons])
 
 
 def _client(tracking_uri: str | None) -> MlflowClient:
-    return MlflowClient(tracking_uri=tracking_uri or mlflow.get_tracking_uri(),
-                        registry_uri=tracking_uri or mlflow.get_registry_uri())
+    return MlflowClient(
+        tracking_uri=tracking_uri or mlflow.get_tracking_uri(),
+        registry_uri=tracking_uri or mlflow.get_registry_uri(),
+    )
 
 
 def _tracking_dir(tracking_uri: str | None) -> str:
     """Local directory of the tracking store (sqlite file's folder / file store), else cwd."""
     uri = tracking_uri or mlflow.get_tracking_uri()
-    if uri.startswith("sqlite:///"):
-        return os.path.dirname(os.path.abspath(uri[len("sqlite:///"):])) or os.getcwd()
+    if uri.startswith('sqlite:///'):
+        return os.path.dirname(os.path.abspath(uri[len('sqlite:///') :])) or os.getcwd()
     p = urlparse(uri)
-    if p.scheme == "file":
+    if p.scheme == 'file':
         return os.path.abspath(p.path)
-    if p.scheme == "" and uri:
+    if p.scheme == '' and uri:
         return os.path.abspath(uri)
     return os.getcwd()
 
@@ -82,7 +88,7 @@ def _check_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)
     except MlflowException as e:
-        raise ValueError(f"unknown registered model {name!r}") from e
+        raise ValueError(f'unknown registered model {name!r}') from e
 
 
 def _version(client: MlflowClient, name: str, version: str | None):
@@ -93,8 +99,8 @@ def _version(client: MlflowClient, name: str, version: str | None):
             return client.get_model_version_by_alias(name, CHALLENGER)
         return client.get_model_version(name, str(version))
     except MlflowException as e:
-        what = f"alias {CHALLENGER!r}" if version is None else f"version {version!r}"
-        raise ValueError(f"model {name!r} has no {what}") from e
+        what = f'alias {CHALLENGER!r}' if version is None else f'version {version!r}'
+        raise ValueError(f'model {name!r} has no {what}') from e
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str):  # None if alias unset
@@ -105,11 +111,17 @@ def _alias_version(client: MlflowClient, name: str, alias: str):  # None if alia
 
 
 def _metrics(mv) -> dict:
-    return {k[len(METRIC_TAG):]: float(v) for k, v in mv.tags.items() if k.startswith(METRIC_TAG)}
+    return {k[len(METRIC_TAG) :]: float(v) for k, v in mv.tags.items() if k.startswith(METRIC_TAG)}
 
 
-def register_model(artifact_dir: str, name: str, metrics: dict, tracking_uri: str | None = None,
-                   experiment: str = "trademl-governance", tags: dict | None = None) -> str:
+def register_model(
+    artifact_dir: str,
+    name: str,
+    metrics: dict,
+    tracking_uri: str | None = None,
+    experiment: str = 'trademl-governance',
+    tags: dict | None = None,
+) -> str:
     """Log ``artifact_dir`` + ``metrics`` to a new run, register it under ``name``, return version.
 
     The folder is logged as plain artifacts at ``model/``; the version's source is
@@ -117,54 +129,62 @@ def register_model(artifact_dir: str, name: str, metrics: dict, tracking_uri: st
     ``metric.<name>``; ``tags`` go on both run and version. The ``challenger`` alias is set.
     """
     if not os.path.isdir(artifact_dir):
-        raise ValueError(f"artifact_dir {artifact_dir!r} is not a directory")
+        raise ValueError(f'artifact_dir {artifact_dir!r} is not a directory')
     client = _client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:  # sqlite store: keep artifacts next to the db, not in ./mlruns of cwd
-        sqlite = (tracking_uri or mlflow.get_tracking_uri()).startswith("sqlite:")
-        loc = os.path.join(_tracking_dir(tracking_uri), "mlartifacts") if sqlite else None
+        sqlite = (tracking_uri or mlflow.get_tracking_uri()).startswith('sqlite:')
+        loc = os.path.join(_tracking_dir(tracking_uri), 'mlartifacts') if sqlite else None
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment, loc)
     tags = {str(k): str(v) for k, v in (tags or {}).items()}
-    run = client.create_run(exp_id, tags={**tags, "trademl.model_name": name})
+    run = client.create_run(exp_id, tags={**tags, 'trademl.model_name': name})
     run_id = run.info.run_id
     try:
-        client.log_artifacts(run_id, artifact_dir, artifact_path="model")
+        client.log_artifacts(run_id, artifact_dir, artifact_path='model')
         for k, v in metrics.items():
             client.log_metric(run_id, k, float(v))
         client.set_terminated(run_id)
     except Exception:
-        client.set_terminated(run_id, status="FAILED")
+        client.set_terminated(run_id, status='FAILED')
         raise
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
     vtags = {**tags, **{METRIC_TAG + k: repr(float(v)) for k, v in metrics.items()}}
-    mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model",
-                                     run_id=run_id, tags=vtags)
+    mv = client.create_model_version(
+        name, source=f'{run.info.artifact_uri}/model', run_id=run_id, tags=vtags
+    )
     client.set_registered_model_alias(name, CHALLENGER, mv.version)
     return str(mv.version)
 
 
 def _bar_failures(m: dict, bars: PromotionBars) -> list[str]:
-    checks = [("sharpe", lambda v: v >= bars.min_sharpe, f"< {bars.min_sharpe:.2f}"),
-              ("max_drawdown", lambda v: abs(v) <= bars.max_drawdown, f"> {bars.max_drawdown:.2f}"),
-              ("dsr", lambda v: v > bars.min_dsr, f"<= {bars.min_dsr:.2f}"),
-              ("pbo", lambda v: v <= bars.max_pbo, f"> {bars.max_pbo:.2f}")]
+    checks = [
+        ('sharpe', lambda v: v >= bars.min_sharpe, f'< {bars.min_sharpe:.2f}'),
+        ('max_drawdown', lambda v: abs(v) <= bars.max_drawdown, f'> {bars.max_drawdown:.2f}'),
+        ('dsr', lambda v: v > bars.min_dsr, f'<= {bars.min_dsr:.2f}'),
+        ('pbo', lambda v: v <= bars.max_pbo, f'> {bars.max_pbo:.2f}'),
+    ]
     out = []
     for key, ok, fail in checks:
         v = m.get(key)
         if v is None:
-            out.append(f"{key} missing")
+            out.append(f'{key} missing')
         elif not math.isfinite(v):
-            out.append(f"{key} is not finite ({v})")
+            out.append(f'{key} is not finite ({v})')
         elif not ok(v):
-            out.append(f"{key} {abs(v) if key == 'max_drawdown' else v:.2f} {fail}")
+            out.append(f'{key} {abs(v) if key == "max_drawdown" else v:.2f} {fail}')
     return out
 
 
-def promote_if_better(name: str, version: str | None = None, bars: PromotionBars = PromotionBars(),
-                      tracking_uri: str | None = None, log_path: str | None = None) -> Decision:
+def promote_if_better(
+    name: str,
+    version: str | None = None,
+    bars: PromotionBars = PromotionBars(),
+    tracking_uri: str | None = None,
+    log_path: str | None = None,
+) -> Decision:
     """Check ``version`` (default: ``challenger`` alias) against ``bars`` and the champion.
 
     Promotes (moves ``champion`` alias) only if every bar passes and the challenger strictly
@@ -181,26 +201,38 @@ def promote_if_better(name: str, version: str | None = None, bars: PromotionBars
     key, champ_v = bars.metric, (str(champ.version) if champ else None)
     a, b = cm.get(key), (champ_m or {}).get(key)
     if a is None or not math.isfinite(a):
-        if not any(r.startswith(key + " ") for r in reasons):  # not already reported by a bar
-            reasons.append(f"{key} missing (comparison metric)")
+        if not any(r.startswith(key + ' ') for r in reasons):  # not already reported by a bar
+            reasons.append(f'{key} missing (comparison metric)')
     elif champ_v == str(mv.version):
-        reasons.append(f"v{mv.version} is already champion")
+        reasons.append(f'v{mv.version} is already champion')
     elif champ_v and b is not None and math.isfinite(b) and not a > b:
-        reasons.append(f"{key} {a:.2f} does not beat champion v{champ_v} ({b:.2f})")
+        reasons.append(f'{key} {a:.2f} does not beat champion v{champ_v} ({b:.2f})')
     promoted = not reasons
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, mv.version)
         cur = _alias_version(client, name, CHALLENGER)
         if cur is not None and str(cur.version) == str(mv.version):
             client.delete_registered_model_alias(name, CHALLENGER)
-        vs = f"beats champion v{champ_v} ({b if b is not None else float('nan'):.2f})"
-        reasons = ["all bars passed", f"{key} {a:.2f} {vs}" if champ_v else "no previous champion"]
-    d = Decision(promoted, str(mv.version), champ_v, reasons, cm,
-                 champ_m, asdict(bars), datetime.now(timezone.utc).isoformat(), name=name)
-    for k, v in (("decision", "promoted" if promoted else "refused"),
-                 ("decision_reasons", "; ".join(reasons)[:_TAG_MAX]), ("decided_at", d.timestamp)):
+        vs = f'beats champion v{champ_v} ({b if b is not None else float("nan"):.2f})'
+        reasons = ['all bars passed', f'{key} {a:.2f} {vs}' if champ_v else 'no previous champion']
+    d = Decision(
+        promoted,
+        str(mv.version),
+        champ_v,
+        reasons,
+        cm,
+        champ_m,
+        asdict(bars),
+        datetime.now(UTC).isoformat(),
+        name=name,
+    )
+    for k, v in (
+        ('decision', 'promoted' if promoted else 'refused'),
+        ('decision_reasons', '; '.join(reasons)[:_TAG_MAX]),
+        ('decided_at', d.timestamp),
+    ):
         client.set_model_version_tag(name, mv.version, k, v)
-    path = log_path or os.path.join(_tracking_dir(tracking_uri), "governance_decisions.jsonl")
+    path = log_path or os.path.join(_tracking_dir(tracking_uri), 'governance_decisions.jsonl')
     _append_line(path, json.dumps(d.to_dict(), sort_keys=True, default=str))
     return d
 
@@ -210,7 +242,7 @@ def _append_line(path: str, line: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (line + "\n").encode("utf-8"))
+        os.write(fd, (line + '\n').encode('utf-8'))
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -223,8 +255,12 @@ def champion(name: str, tracking_uri: str | None = None) -> dict | None:
     mv = _alias_version(client, name, CHAMPION)
     if mv is None:
         return None
-    return {"version": str(mv.version), "source": mv.source, "run_id": mv.run_id,
-            "metrics": _metrics(mv)}
+    return {
+        'version': str(mv.version),
+        'source': mv.source,
+        'run_id': mv.run_id,
+        'metrics': _metrics(mv),
+    }
 
 
 def decisions(log_path: str) -> list[dict]:
@@ -232,7 +268,7 @@ def decisions(log_path: str) -> list[dict]:
     if not os.path.exists(log_path):
         return []
     out = []
-    with open(log_path, encoding="utf-8") as f:
+    with open(log_path, encoding='utf-8') as f:
         for line in filter(None, map(str.strip, f)):
             try:
                 out.append(json.loads(line))

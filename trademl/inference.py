@@ -26,95 +26,180 @@ __all__ = ['torch', 'log', 'SIGNAL_NAMES', 'model_inputs', 'Prediction', 'run_mo
 
 # %% ../nbs/02c_inference.ipynb #bd8c7de2
 def _embedder_for(tm: TrainedModel):
-    "The embedder the model was trained with, checked by fingerprint."
+    """The embedder the model was trained with, checked by fingerprint."""
     kronos = require('trademl.kronos', 'inference')
     e = tm.info['embedder']
-    if e.get('path'): emb = kronos.get_embedder('local', path=tm.path / e['path'])
-    elif e['name'] == 'chronos': emb = kronos.get_embedder('chronos', model=tm.info['dataset_config'].get('embedder_path') or 'amazon/chronos-t5-small')
-    elif tm.info['dataset_config'].get('embedder_path'): emb = kronos.get_embedder('local', path=tm.info['dataset_config']['embedder_path'])
-    else: raise TrademlError(f'model artifact {tm.path}: no embedder saved with it and none recorded')
+    if e.get('path'):
+        emb = kronos.get_embedder('local', path=tm.path / e['path'])
+    elif e['name'] == 'chronos':
+        emb = kronos.get_embedder(
+            'chronos',
+            model=tm.info['dataset_config'].get('embedder_path') or 'amazon/chronos-t5-small',
+        )
+    elif tm.info['dataset_config'].get('embedder_path'):
+        emb = kronos.get_embedder('local', path=tm.info['dataset_config']['embedder_path'])
+    else:
+        raise TrademlError(f'model artifact {tm.path}: no embedder saved with it and none recorded')
     if emb.fingerprint != e['fingerprint']:
-        raise TrademlError(f"model artifact {tm.path}: embedder fingerprint {emb.fingerprint} does not match the one the model was trained with ({e['fingerprint']})")
+        raise TrademlError(
+            f'model artifact {tm.path}: embedder fingerprint {emb.fingerprint} does not match the one the model was trained with ({e["fingerprint"]})'
+        )
     return emb
 
-def model_inputs(tm: TrainedModel, panel: pd.DataFrame, asof=None, symbols=None) -> tuple[pd.Timestamp, list, dict]:
-    "As-of date, symbols and the raw model inputs (windows, context) from data dated <= as-of only."
+
+def model_inputs(
+    tm: TrainedModel, panel: pd.DataFrame, asof=None, symbols=None
+) -> tuple[pd.Timestamp, list, dict]:
+    """As-of date, symbols and the raw model inputs (windows, context) from data dated <= as-of only."""
     validate_panel(panel)
     last = panel['date'].max()
     asof = pd.Timestamp(asof) if asof is not None else last
-    if asof > last: raise DataError(f'as-of date {asof:%Y-%m-%d} is after the last date in the data ({last:%Y-%m-%d})')
+    if asof > last:
+        raise DataError(
+            f'as-of date {asof:%Y-%m-%d} is after the last date in the data ({last:%Y-%m-%d})'
+        )
     p = panel[panel['date'] <= asof]
     symbols = list(symbols or tm.info['symbols'])
     have = p.groupby('symbol')['date'].agg(['max', 'size'])
     missing = [s for s in symbols if s not in have.index]
-    if missing: raise DataError(f'symbol(s) {missing} not in the data up to {asof:%Y-%m-%d}; the model scores {symbols}')
-    stale = [f'{s} (last bar {have.loc[s, "max"]:%Y-%m-%d})' for s in symbols if have.loc[s, 'max'] != asof]
-    if stale: raise DataError(f'no bar on the as-of date {asof:%Y-%m-%d} for symbol(s): {", ".join(stale)}')
+    if missing:
+        raise DataError(
+            f'symbol(s) {missing} not in the data up to {asof:%Y-%m-%d}; the model scores {symbols}'
+        )
+    stale = [
+        f'{s} (last bar {have.loc[s, "max"]:%Y-%m-%d})'
+        for s in symbols
+        if have.loc[s, 'max'] != asof
+    ]
+    if stale:
+        raise DataError(
+            f'no bar on the as-of date {asof:%Y-%m-%d} for symbol(s): {", ".join(stale)}'
+        )
     need = max(tm.info['window'], tm.info['dataset_config'].get('warmup', 0) + 1)
     short = [f'{s} ({have.loc[s, "size"]} bars)' for s in symbols if have.loc[s, 'size'] < need]
-    if short: raise DataError(f'symbol(s) shorter than the {need} bars the model needs (window {tm.info["window"]}): {", ".join(short)}')
+    if short:
+        raise DataError(
+            f'symbol(s) shorter than the {need} bars the model needs (window {tm.info["window"]}): {", ".join(short)}'
+        )
     p = p[p['symbol'].isin(symbols)].reset_index(drop=True)
     dc = tm.info['dataset_config']
-    feats = build_features(p, dc['lookback'], dc['ob_threshold'], dc['swing_window'], validate=False)
+    feats = build_features(
+        p, dc['lookback'], dc['ob_threshold'], dc['swing_window'], validate=False
+    )
     ctx = feats.xs(asof, level='date').reindex(symbols)
     bad = ctx.columns[ctx.isna().any()].tolist()
-    if bad: raise DataError(f'context column(s) {bad} undefined at {asof:%Y-%m-%d} for some of {symbols}')
+    if bad:
+        raise DataError(
+            f'context column(s) {bad} undefined at {asof:%Y-%m-%d} for some of {symbols}'
+        )
     w = tm.info['window']
-    ohlcv = p.groupby('symbol', sort=False).tail(w).set_index('symbol')[['open', 'high', 'low', 'close', 'volume']]
+    ohlcv = (
+        p.groupby('symbol', sort=False)
+        .tail(w)
+        .set_index('symbol')[['open', 'high', 'low', 'close', 'volume']]
+    )
     windows = np.stack([ohlcv.loc[s].to_numpy(dtype=np.float64) for s in symbols])
     return asof, symbols, {'windows': windows, 'context': ctx.to_numpy(dtype=np.float64)}
 
 # %% ../nbs/02c_inference.ipynb #f9892d58
 @dataclass
 class Prediction:
-    "Predictions of one model for many symbols at one date: a frame, the signal dicts, and interpretability outputs."
+    """Predictions of one model for many symbols at one date: a frame, the signal dicts, and interpretability outputs."""
+
     frame: pd.DataFrame
     signals: list[dict]
     explain: dict
 
-def run_model(tm: TrainedModel, windows: np.ndarray, context: np.ndarray, embeddings: np.ndarray) -> dict:
-    "One batched forward pass on raw inputs; returns numpy outputs with returns in return units."
-    x = {'price': torch.from_numpy(normalise_windows(windows)),
-         'kronos': torch.from_numpy(tm.embedding_scaler.transform(embeddings)),
-         'context': torch.from_numpy(tm.context_scaler.transform(context))}
+
+def run_model(
+    tm: TrainedModel, windows: np.ndarray, context: np.ndarray, embeddings: np.ndarray
+) -> dict:
+    """One batched forward pass on raw inputs; returns numpy outputs with returns in return units."""
+    x = {
+        'price': torch.from_numpy(normalise_windows(windows)),
+        'kronos': torch.from_numpy(tm.embedding_scaler.transform(embeddings)),
+        'context': torch.from_numpy(tm.context_scaler.transform(context)),
+    }
     with torch.inference_mode():
         out = tm.model(x['price'], x['kronos'], x['context'])
-    res = {'ret': out['ret'].numpy() * tm.ret_scale, 'prob': torch.sigmoid(out['dir_logit']).numpy()}
-    if 'quantiles' in out: res['quantiles'] = out['quantiles'].numpy() * tm.ret_scale
+    res = {
+        'ret': out['ret'].numpy() * tm.ret_scale,
+        'prob': torch.sigmoid(out['dir_logit']).numpy(),
+    }
+    if 'quantiles' in out:
+        res['quantiles'] = out['quantiles'].numpy() * tm.ret_scale
     for k in ('var_weights', 'attn'):
-        if k in out: res[k] = out[k].numpy()
+        if k in out:
+            res[k] = out[k].numpy()
     return res
+
 
 SIGNAL_NAMES = {1.0: 'LONG', -1.0: 'SHORT', 0.0: 'FLAT'}
 
-def signal_direction(prob, ret, min_edge: float = 0.05) -> np.ndarray:
-    "Seed 000's rule, vectorised: +1 (LONG) when p >= 0.5 + min_edge and the expected return is > 0, -1 (SHORT) for the mirror case, else 0 (FLAT)."
-    prob, ret = np.asarray(prob, dtype=float), np.asarray(ret, dtype=float)
-    return np.where((prob >= 0.5 + min_edge) & (ret > 0), 1.0, np.where((prob <= 0.5 - min_edge) & (ret < 0), -1.0, 0.0))
 
-def signal_dicts(tm: TrainedModel, symbols, asof, res: dict, horizon: int | None = None, min_edge: float = 0.05) -> list[dict]:
-    "Seed 000's normalised signal dicts from a model's outputs."
+def signal_direction(prob, ret, min_edge: float = 0.05) -> np.ndarray:
+    """Seed 000's rule, vectorised: +1 (LONG) when p >= 0.5 + min_edge and the expected return is > 0, -1 (SHORT) for the mirror case, else 0 (FLAT)."""
+    prob, ret = np.asarray(prob, dtype=float), np.asarray(ret, dtype=float)
+    return np.where(
+        (prob >= 0.5 + min_edge) & (ret > 0),
+        1.0,
+        np.where((prob <= 0.5 - min_edge) & (ret < 0), -1.0, 0.0),
+    )
+
+
+def signal_dicts(
+    tm: TrainedModel, symbols, asof, res: dict, horizon: int | None = None, min_edge: float = 0.05
+) -> list[dict]:
+    """Seed 000's normalised signal dicts from a model's outputs."""
     hs = tm.horizons
     h = horizon or (5 if 5 in hs else hs[0])
-    if h not in hs: raise TrademlError(f'horizon {h} is not one the model predicts ({hs})')
+    if h not in hs:
+        raise TrademlError(f'horizon {h} is not one the model predicts ({hs})')
     j = hs.index(h)
     out, direction = [], signal_direction(res['prob'][:, j], res['ret'][:, j], min_edge)
     for i, s in enumerate(symbols):
         p, er, sig = float(res['prob'][i, j]), float(res['ret'][i, j]), SIGNAL_NAMES[direction[i]]
-        raw = {f'ret_{hh}': float(res['ret'][i, k]) for k, hh in enumerate(hs)} | {f'prob_{hh}': float(res['prob'][i, k]) for k, hh in enumerate(hs)}
-        if 'quantiles' in res: raw |= {f'q{int(q * 100)}_{hh}': float(res['quantiles'][i, k, m]) for k, hh in enumerate(hs) for m, q in enumerate((0.1, 0.5, 0.9))}
-        out.append({'strategy': tm.name, 'symbol': s, 'asof': f'{pd.Timestamp(asof):%Y-%m-%d}', 'signal': sig,
-                    'strength': abs(2 * p - 1), 'horizon': f'{h}d', 'expected_return': er, 'raw_outputs': raw})
+        raw = {f'ret_{hh}': float(res['ret'][i, k]) for k, hh in enumerate(hs)} | {
+            f'prob_{hh}': float(res['prob'][i, k]) for k, hh in enumerate(hs)
+        }
+        if 'quantiles' in res:
+            raw |= {
+                f'q{int(q * 100)}_{hh}': float(res['quantiles'][i, k, m])
+                for k, hh in enumerate(hs)
+                for m, q in enumerate((0.1, 0.5, 0.9))
+            }
+        out.append(
+            {
+                'strategy': tm.name,
+                'symbol': s,
+                'asof': f'{pd.Timestamp(asof):%Y-%m-%d}',
+                'signal': sig,
+                'strength': abs(2 * p - 1),
+                'horizon': f'{h}d',
+                'expected_return': er,
+                'raw_outputs': raw,
+            }
+        )
     return out
 
-def predict(model: TrainedModel | str | Path, panel: pd.DataFrame, asof=None, symbols=None, horizon: int | None = None,
-            min_edge: float = 0.05, embedder=None) -> Prediction:
-    "Batched predictions of a trained model for `symbols` (default: those it was trained on) at `asof` (default: the last date)."
+
+def predict(
+    model: TrainedModel | str | Path,
+    panel: pd.DataFrame,
+    asof=None,
+    symbols=None,
+    horizon: int | None = None,
+    min_edge: float = 0.05,
+    embedder=None,
+) -> Prediction:
+    """Batched predictions of a trained model for `symbols` (default: those it was trained on) at `asof` (default: the last date)."""
     tm = model if isinstance(model, TrainedModel) else load_model(model)
     asof, symbols, x = model_inputs(tm, panel, asof, symbols)
     emb = (embedder or _embedder_for(tm)).embed(x['windows'])
     res = run_model(tm, x['windows'], x['context'], emb)
-    cols = {f'ret_{h}': res['ret'][:, k] for k, h in enumerate(tm.horizons)} | {f'prob_{h}': res['prob'][:, k] for k, h in enumerate(tm.horizons)}
+    cols = {f'ret_{h}': res['ret'][:, k] for k, h in enumerate(tm.horizons)} | {
+        f'prob_{h}': res['prob'][:, k] for k, h in enumerate(tm.horizons)
+    }
     frame = pd.DataFrame(cols, index=pd.Index(symbols, name='symbol'))
     explain = {k: res[k] for k in ('var_weights', 'attn', 'quantiles') if k in res}
     return Prediction(frame, signal_dicts(tm, symbols, asof, res, horizon, min_edge), explain)

@@ -13,15 +13,18 @@ import os
 import socket
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 from urllib.parse import quote, urlparse
 
 import numpy as np
 
 from .core import atomic_path, require
-from .features import normalise_windows  # the NumPy twin of _normalise_tensor, re-exported here
+from trademl.features import (
+    normalise_windows,
+)  # the NumPy twin of _normalise_tensor, re-exported here
 
 torch = require('torch', 'trademl.kronos (embeddings)')
 nn = torch.nn
@@ -29,8 +32,8 @@ nn = torch.nn
 N_FEATURES = 5
 DEFAULT_WINDOW = 120
 INFERENCE_CHUNK = 1024
-VALID_EMBEDDERS = ("local", "chronos")
-_ARTIFACT_FORMAT = "trademl-kronos-local/1"
+VALID_EMBEDDERS = ('local', 'chronos')
+_ARTIFACT_FORMAT = 'trademl-kronos-local/1'
 
 
 class LocalArtifactError(ValueError):
@@ -55,9 +58,9 @@ def _as_window_array(windows, window_len: int | None = None) -> np.ndarray:
     """Return ``windows`` as float64 ``[B, L, 5]``, checking the shape (and L if given)."""
     arr = np.asarray(windows, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[2] != N_FEATURES or arr.shape[1] < 1:
-        raise ValueError(f"windows must have shape [B, L, {N_FEATURES}] (OHLCV), got {arr.shape}")
+        raise ValueError(f'windows must have shape [B, L, {N_FEATURES}] (OHLCV), got {arr.shape}')
     if window_len is not None and arr.shape[1] != window_len:
-        raise ValueError(f"windows have length {arr.shape[1]}, this embedder expects {window_len}")
+        raise ValueError(f'windows have length {arr.shape[1]}, this embedder expects {window_len}')
     return arr
 
 
@@ -65,9 +68,9 @@ def _validated_tensor(chunk: np.ndarray) -> torch.Tensor:
     """Wrap a raw float64 chunk as a tensor, rejecting non-finite/non-positive prices."""
     x = torch.from_numpy(np.ascontiguousarray(chunk))
     if not bool(torch.isfinite(x).all()):
-        raise ValueError("windows contain NaN/inf values")
+        raise ValueError('windows contain NaN/inf values')
     if not bool((x[..., :4] > 0).all()) or not bool((x[..., 4] >= 0).all()):
-        raise ValueError("windows need positive OHLC prices and non-negative volume")
+        raise ValueError('windows need positive OHLC prices and non-negative volume')
     return x
 
 
@@ -86,7 +89,7 @@ def _normalise_tensor(x: torch.Tensor) -> torch.Tensor:
 class Embedder(abc.ABC):
     """Maps raw OHLCV windows ``[B, L, 5]`` to float32 embeddings ``[B, dim]``."""
 
-    name: str = "abstract"
+    name: str = 'abstract'
 
     @property
     @abc.abstractmethod
@@ -125,9 +128,9 @@ class LocalEncoderConfig:
 
     def __post_init__(self):
         if self.window_len % self.patch_len or self.window_len // self.patch_len < 4:
-            raise ValueError("window_len must be a multiple of patch_len with >= 4 patches")
+            raise ValueError('window_len must be a multiple of patch_len with >= 4 patches')
         if self.d_model % self.n_heads:
-            raise ValueError("d_model must be divisible by n_heads")
+            raise ValueError('d_model must be divisible by n_heads')
 
     @property
     def n_patches(self) -> int:
@@ -147,16 +150,25 @@ class _PatchEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         patch_dim = cfg.patch_len * cfg.n_features
-        self.register_buffer("input_scale", torch.ones(cfg.n_features))
+        self.register_buffer('input_scale', torch.ones(cfg.n_features))
         self.patch_embed = nn.Linear(patch_dim, cfg.d_model)
         self.pos_embed = nn.Parameter(0.02 * torch.randn(1, cfg.n_patches, cfg.d_model))
         self.mask_token = nn.Parameter(0.02 * torch.randn(1, 1, cfg.d_model))
-        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim, dropout=0.0,
-                                           activation="relu", batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, norm=nn.LayerNorm(cfg.d_model),
-                                             enable_nested_tensor=False)
-        self.decoder = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(),
-                                     nn.Linear(cfg.d_model, patch_dim))
+        layer = nn.TransformerEncoderLayer(
+            cfg.d_model,
+            cfg.n_heads,
+            cfg.ff_dim,
+            dropout=0.0,
+            activation='relu',
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer, cfg.n_layers, norm=nn.LayerNorm(cfg.d_model), enable_nested_tensor=False
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, patch_dim)
+        )
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """Scaled normalised windows ``[B, L, F]`` -> patches ``[B, P, patch_len * F]``."""
@@ -187,10 +199,14 @@ class _PatchEncoder(nn.Module):
 class LocalEmbedder(Embedder):
     """trademl's offline embedder: masked-patch-pretrained transformer over OHLCV windows."""
 
-    name = "local"
+    name = 'local'
 
-    def __init__(self, config: LocalEncoderConfig, model: _PatchEncoder | None = None,
-                 history: list[float] | None = None):
+    def __init__(
+        self,
+        config: LocalEncoderConfig,
+        model: _PatchEncoder | None = None,
+        history: list[float] | None = None,
+    ):
         self.config = config
         if model is None:
             with torch.random.fork_rng(devices=[]):  # placeholder init must not move the global RNG
@@ -222,8 +238,8 @@ class LocalEmbedder(Embedder):
         self.model.eval()
         with torch.inference_mode():
             for start in range(0, len(arr), chunk_size):
-                x = _normalise_tensor(_validated_tensor(arr[start:start + chunk_size]))
-                out[start:start + len(x)] = self.model.embed(x).numpy()
+                x = _normalise_tensor(_validated_tensor(arr[start : start + chunk_size]))
+                out[start : start + len(x)] = self.model.embed(x).numpy()
         return out
 
     def save(self, directory) -> Path:
@@ -233,25 +249,35 @@ class LocalEmbedder(Embedder):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
-        meta = {"format": _ARTIFACT_FORMAT, "config": asdict(self.config),
-                "fingerprint": self.fingerprint, "history": self.history}
-        save_file(state, str(directory / "model.safetensors"), metadata={"fingerprint": self.fingerprint})
-        _atomic_write(directory / "config.json", lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
+        meta = {
+            'format': _ARTIFACT_FORMAT,
+            'config': asdict(self.config),
+            'fingerprint': self.fingerprint,
+            'history': self.history,
+        }
+        save_file(
+            state, str(directory / 'model.safetensors'), metadata={'fingerprint': self.fingerprint}
+        )
+        _atomic_write(
+            directory / 'config.json', lambda fh: fh.write(json.dumps(meta, indent=2).encode())
+        )
         return directory
 
     @classmethod
-    def load(cls, directory) -> "LocalEmbedder":
+    def load(cls, directory) -> LocalEmbedder:
         """Rebuild a saved embedder; raise on missing, corrupted or mismatched files."""
         directory = Path(directory)
-        meta = _read_artifact_config(directory / "config.json")
-        state = _read_safetensors(directory / "model.safetensors")
-        embedder = cls(meta["config"], history=meta.get("history"))
+        meta = _read_artifact_config(directory / 'config.json')
+        state = _read_safetensors(directory / 'model.safetensors')
+        embedder = cls(meta['config'], history=meta.get('history'))
         _check_state_matches(embedder.model, state, directory)
         embedder.model.load_state_dict(state)
-        if embedder.fingerprint != meta["fingerprint"]:
-            raise LocalArtifactError(f"{directory}: weights do not match the fingerprint recorded in "
-                                     f"config.json ({embedder.fingerprint} != {meta['fingerprint']}); "
-                                     "model.safetensors was modified or corrupted")
+        if embedder.fingerprint != meta['fingerprint']:
+            raise LocalArtifactError(
+                f'{directory}: weights do not match the fingerprint recorded in '
+                f'config.json ({embedder.fingerprint} != {meta["fingerprint"]}); '
+                'model.safetensors was modified or corrupted'
+            )
         return embedder
 
 
@@ -260,22 +286,29 @@ def _state_fingerprint(config: dict, state: dict) -> str:
     parts = [json.dumps(config, sort_keys=True).encode()]
     for key in sorted(state):
         t = state[key].detach().contiguous().cpu()
-        parts += [key.encode(), str(tuple(t.shape)).encode(), str(t.dtype).encode(), t.numpy().tobytes()]
+        parts += [
+            key.encode(),
+            str(tuple(t.shape)).encode(),
+            str(t.dtype).encode(),
+            t.numpy().tobytes(),
+        ]
     return _sha256_hex(parts)
 
 
 def _read_artifact_config(path: Path) -> dict:
     """Parse and validate ``config.json`` of a local artifact."""
     if not path.is_file():
-        raise FileNotFoundError(f"local embedder artifact is missing {path}")
+        raise FileNotFoundError(f'local embedder artifact is missing {path}')
     try:
         meta = json.loads(path.read_text())
-        if meta.get("format") != _ARTIFACT_FORMAT:
-            raise LocalArtifactError(f"{path}: unknown format {meta.get('format')!r}, expected {_ARTIFACT_FORMAT!r}")
-        meta["config"] = LocalEncoderConfig(**meta["config"])
-        str(meta["fingerprint"])
+        if meta.get('format') != _ARTIFACT_FORMAT:
+            raise LocalArtifactError(
+                f'{path}: unknown format {meta.get("format")!r}, expected {_ARTIFACT_FORMAT!r}'
+            )
+        meta['config'] = LocalEncoderConfig(**meta['config'])
+        str(meta['fingerprint'])
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as exc:
-        raise LocalArtifactError(f"{path} is corrupted or incomplete: {exc!r}") from exc
+        raise LocalArtifactError(f'{path} is corrupted or incomplete: {exc!r}') from exc
     return meta
 
 
@@ -284,23 +317,27 @@ def _read_safetensors(path: Path) -> dict:
     from safetensors.torch import load_file
 
     if not path.is_file():
-        raise FileNotFoundError(f"local embedder artifact is missing {path}")
+        raise FileNotFoundError(f'local embedder artifact is missing {path}')
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors raises its own SafetensorError / OSError
-        raise LocalArtifactError(f"{path} is corrupted or not a safetensors file: {exc}") from exc
+        raise LocalArtifactError(f'{path} is corrupted or not a safetensors file: {exc}') from exc
 
 
 def _check_state_matches(model: nn.Module, state: dict, directory: Path) -> None:
     """Raise LocalArtifactError listing missing/unexpected tensors and shape mismatches."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = [f"missing tensor {k}" for k in sorted(set(expected) - set(state))]
-    problems += [f"unexpected tensor {k}" for k in sorted(set(state) - set(expected))]
-    problems += [f"{k}: config implies shape {expected[k]}, weights have {tuple(state[k].shape)}"
-                 for k in sorted(set(expected) & set(state)) if tuple(state[k].shape) != expected[k]]
+    problems = [f'missing tensor {k}' for k in sorted(set(expected) - set(state))]
+    problems += [f'unexpected tensor {k}' for k in sorted(set(state) - set(expected))]
+    problems += [
+        f'{k}: config implies shape {expected[k]}, weights have {tuple(state[k].shape)}'
+        for k in sorted(set(expected) & set(state))
+        if tuple(state[k].shape) != expected[k]
+    ]
     if problems:
-        raise LocalArtifactError(f"{directory}: config.json and model.safetensors do not match: "
-                                 + "; ".join(problems))
+        raise LocalArtifactError(
+            f'{directory}: config.json and model.safetensors do not match: ' + '; '.join(problems)
+        )
 
 
 @contextlib.contextmanager
@@ -317,16 +354,28 @@ def _deterministic_torch(seed: int):
         torch.set_rng_state(rng_state)
 
 
-def _random_patch_mask(batch: int, n_patches: int, n_masked: int, gen: torch.Generator) -> torch.Tensor:
+def _random_patch_mask(
+    batch: int, n_patches: int, n_masked: int, gen: torch.Generator
+) -> torch.Tensor:
     """Boolean ``[batch, n_patches]`` mask with exactly ``n_masked`` True per row."""
     ranks = torch.rand(batch, n_patches, generator=gen).argsort(1).argsort(1)
     return ranks < n_masked
 
 
-def pretrain_local_embedder(windows, epochs: int = 10, mask_ratio: float = 0.4, seed: int = 0,
-                            batch_size: int = 256, d_model: int = 64, n_heads: int = 4,
-                            n_layers: int = 2, ff_dim: int = 128, patch_len: int = 10,
-                            lr: float = 1e-3, weight_decay: float = 0.01) -> LocalEmbedder:
+def pretrain_local_embedder(
+    windows,
+    epochs: int = 10,
+    mask_ratio: float = 0.4,
+    seed: int = 0,
+    batch_size: int = 256,
+    d_model: int = 64,
+    n_heads: int = 4,
+    n_layers: int = 2,
+    ff_dim: int = 128,
+    patch_len: int = 10,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+) -> LocalEmbedder:
     """Self-supervised masked-patch pretraining on raw windows ``[N, L, 5]``.
 
     A fraction ``mask_ratio`` of each window's patches is replaced by a learned mask
@@ -335,8 +384,14 @@ def pretrain_local_embedder(windows, epochs: int = 10, mask_ratio: float = 0.4, 
     deterministic for a given seed on CPU. ``result.history`` holds the mean loss per epoch.
     """
     arr = _as_window_array(windows)
-    cfg = LocalEncoderConfig(window_len=arr.shape[1], patch_len=patch_len, d_model=d_model,
-                             n_heads=n_heads, n_layers=n_layers, ff_dim=ff_dim)
+    cfg = LocalEncoderConfig(
+        window_len=arr.shape[1],
+        patch_len=patch_len,
+        d_model=d_model,
+        n_heads=n_heads,
+        n_layers=n_layers,
+        ff_dim=ff_dim,
+    )
     data = torch.from_numpy(normalise_windows(arr))
     n_masked = int(min(cfg.n_patches - 1, max(1, round(mask_ratio * cfg.n_patches))))
     with _deterministic_torch(seed):
@@ -344,7 +399,9 @@ def pretrain_local_embedder(windows, epochs: int = 10, mask_ratio: float = 0.4, 
         model.input_scale.copy_(data.reshape(-1, cfg.n_features).std(0).clamp(min=1e-6))
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        history = [_train_one_epoch(model, opt, data, batch_size, n_masked, gen) for _ in range(epochs)]
+        history = [
+            _train_one_epoch(model, opt, data, batch_size, n_masked, gen) for _ in range(epochs)
+        ]
     return LocalEmbedder(cfg, model=model, history=history)
 
 
@@ -366,14 +423,17 @@ def _train_one_epoch(model, opt, data, batch_size, n_masked, gen) -> float:
 # %% ../nbs/01f_kronos.ipynb #e8ea666c
 def _env_flag(name: str) -> bool:
     """True if an environment variable is set to a truthy value."""
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+    return os.environ.get(name, '').strip().lower() in {'1', 'true', 'yes', 'on'}
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:
     """Quick TCP probe of the HF endpoint (bounded even if DNS hangs)."""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy")):
+    if any(os.environ.get(v) for v in ('HTTPS_PROXY', 'https_proxy')):
         return True  # cannot probe through a proxy cheaply; let from_pretrained decide
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    host = (
+        urlparse(os.environ.get('HF_ENDPOINT', 'https://huggingface.co')).hostname
+        or 'huggingface.co'
+    )
     ok: list[bool] = []
 
     def probe():
@@ -394,7 +454,7 @@ def _cached_hub_folder(model_id: str) -> Path | None:
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        hit = try_to_load_from_cache(model_id, "config.json")
+        hit = try_to_load_from_cache(model_id, 'config.json')
     except Exception:  # invalid repo id, hub library missing, ...
         return None
     return Path(hit).parent if isinstance(hit, str) else None
@@ -402,68 +462,85 @@ def _cached_hub_folder(model_id: str) -> Path | None:
 
 def _unavailable(model: str, reason: str) -> EmbedderUnavailableError:
     """Build the helpful 'weights not available' error."""
-    name = model.rstrip("/").split("/")[-1]
+    name = model.rstrip('/').split('/')[-1]
     return EmbedderUnavailableError(
-        f"Cannot load Chronos model {model!r}: {reason}. Provide the weights locally: on a machine "
-        f"with internet run `huggingface-cli download {model} --local-dir models/{name}` (or "
+        f'Cannot load Chronos model {model!r}: {reason}. Provide the weights locally: on a machine '
+        f'with internet run `huggingface-cli download {model} --local-dir models/{name}` (or '
         f"`hf download ...`), copy the folder here and pass it as model='models/{name}'; or run "
-        "this step on Colab / a machine with internet access.")
+        'this step on Colab / a machine with internet access.'
+    )
 
 
 def _resolve_chronos_source(model: str) -> tuple[str, Path | None]:
     """Return (what to pass to from_pretrained, local folder or None), failing fast offline."""
     path = Path(model).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise _unavailable(model, f"{path} exists but has no config.json")
+        if not (path / 'config.json').is_file():
+            raise _unavailable(model, f'{path} exists but has no config.json')
         return str(path), path
     cached = _cached_hub_folder(model)
     if cached is not None:
         return str(cached), cached
-    if _env_flag("HF_HUB_OFFLINE") or _env_flag("TRANSFORMERS_OFFLINE"):
-        raise _unavailable(model, "it is not a local folder, not in the Hugging Face cache, and "
-                                  "HF_HUB_OFFLINE is set")
+    if _env_flag('HF_HUB_OFFLINE') or _env_flag('TRANSFORMERS_OFFLINE'):
+        raise _unavailable(
+            model,
+            'it is not a local folder, not in the Hugging Face cache, and HF_HUB_OFFLINE is set',
+        )
     if not _hub_reachable():
-        raise _unavailable(model, "it is not a local folder, not in the Hugging Face cache, and "
-                                  "the Hugging Face Hub is unreachable (no network)")
+        raise _unavailable(
+            model,
+            'it is not a local folder, not in the Hugging Face cache, and '
+            'the Hugging Face Hub is unreachable (no network)',
+        )
     return model, None
 
 
 def _folder_fingerprint(folder: Path | None, model: nn.Module, extra: str) -> str:
     """Hash config.json + *.safetensors of a model folder (state dict if no safetensors)."""
-    files = sorted(folder.glob("*.safetensors")) if folder is not None else []
+    files = sorted(folder.glob('*.safetensors')) if folder is not None else []
     if not files:
-        return _state_fingerprint({"extra": extra}, model.state_dict())
-    parts = [extra.encode(), (folder / "config.json").read_bytes()]
+        return _state_fingerprint({'extra': extra}, model.state_dict())
+    parts = [extra.encode(), (folder / 'config.json').read_bytes()]
     for file in files:
-        with open(file, "rb") as fh:
-            parts += [file.name.encode()] + list(iter(lambda: fh.read(1 << 20), b""))
+        with open(file, 'rb') as fh:
+            parts += [file.name.encode()] + list(iter(lambda: fh.read(1 << 20), b''))
     return _sha256_hex(parts)
 
 
 class ChronosEmbedder(Embedder):
     """Mean-pooled Chronos-T5 encoder states of each window's close series."""
 
-    name = "chronos"
-    POOLINGS = ("mean", "eos")
+    name = 'chronos'
+    POOLINGS = ('mean', 'eos')
 
-    def __init__(self, model: str = "amazon/chronos-t5-small", device: str = "cpu",
-                 pooling: str = "mean", batch_size: int = 256):
+    def __init__(
+        self,
+        model: str = 'amazon/chronos-t5-small',
+        device: str = 'cpu',
+        pooling: str = 'mean',
+        batch_size: int = 256,
+    ):
         if pooling not in self.POOLINGS:
-            raise ValueError(f"pooling must be one of {self.POOLINGS}, got {pooling!r}")
-        self.model_id, self.device, self.pooling, self.batch_size = str(model), device, pooling, batch_size
+            raise ValueError(f'pooling must be one of {self.POOLINGS}, got {pooling!r}')
+        self.model_id, self.device, self.pooling, self.batch_size = (
+            str(model),
+            device,
+            pooling,
+            batch_size,
+        )
         source, folder = _resolve_chronos_source(self.model_id)
         try:
             from chronos import BaseChronosPipeline
 
             self.pipe = BaseChronosPipeline.from_pretrained(
-                source, device_map=device, dtype=torch.float32, local_files_only=folder is not None)
+                source, device_map=device, dtype=torch.float32, local_files_only=folder is not None
+            )
         except (OSError, ValueError) as exc:
-            raise _unavailable(self.model_id, f"loading failed ({exc})") from exc
+            raise _unavailable(self.model_id, f'loading failed ({exc})') from exc
         folder = folder or _cached_hub_folder(self.model_id)
         self._dim = int(self.pipe.model.model.config.d_model)
-        self._use_eos = bool(getattr(self.pipe.model.config, "use_eos_token", True))
-        self._fingerprint = _folder_fingerprint(folder, self.pipe.model, f"pooling={pooling}")
+        self._use_eos = bool(getattr(self.pipe.model.config, 'use_eos_token', True))
+        self._fingerprint = _folder_fingerprint(folder, self.pipe.model, f'pooling={pooling}')
 
     @property
     def dim(self) -> int:
@@ -479,18 +556,18 @@ class ChronosEmbedder(Embedder):
         """Embed the close series of raw windows ``[B, L, 5]`` -> float32 ``[B, d_model]``."""
         closes = _as_window_array(windows)[:, :, 3]
         if not np.isfinite(closes).all():
-            raise ValueError("windows contain non-finite close prices")
+            raise ValueError('windows contain non-finite close prices')
         out = np.empty((len(closes), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(closes), self.batch_size):
-                context = torch.tensor(closes[start:start + self.batch_size], dtype=torch.float32)
+                context = torch.tensor(closes[start : start + self.batch_size], dtype=torch.float32)
                 emb, _scale = self.pipe.embed(context)
-                out[start:start + len(context)] = self._pool(emb.float()).numpy()
+                out[start : start + len(context)] = self._pool(emb.float()).numpy()
         return out
 
     def _pool(self, emb: torch.Tensor) -> torch.Tensor:
         """[B, T(+EOS), d] -> [B, d]: mean over non-EOS tokens, or the EOS token."""
-        if self.pooling == "eos" and self._use_eos:
+        if self.pooling == 'eos' and self._use_eos:
             return emb[:, -1]
         return (emb[:, :-1] if self._use_eos else emb).mean(dim=1)
 
@@ -502,21 +579,23 @@ def get_embedder(name: str, **options) -> Embedder:
     (train one with :func:`pretrain_local_embedder` and ``.save(dir)``).
     ``"chronos"``: options go to :class:`ChronosEmbedder` (model, device, pooling, batch_size).
     """
-    if name == "local":
-        path = options.pop("path", None)
+    if name == 'local':
+        path = options.pop('path', None)
         if path is None or options:
-            raise ValueError("get_embedder('local') needs exactly path=<folder saved by "
-                             "LocalEmbedder.save>; pretrain one with pretrain_local_embedder()")
+            raise ValueError(
+                "get_embedder('local') needs exactly path=<folder saved by "
+                'LocalEmbedder.save>; pretrain one with pretrain_local_embedder()'
+            )
         return LocalEmbedder.load(path)
-    if name == "chronos":
+    if name == 'chronos':
         return ChronosEmbedder(**options)
-    raise ValueError(f"unknown embedder {name!r}; valid names: {', '.join(VALID_EMBEDDERS)}")
+    raise ValueError(f'unknown embedder {name!r}; valid names: {", ".join(VALID_EMBEDDERS)}')
 
 # %% ../nbs/01f_kronos.ipynb #4c192237
 def _atomic_write(path: Path, write: Callable) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then move it into place (``core.atomic_path``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, 'wb') as fh:
         write(fh)
         fh.flush()
         os.fsync(fh.fileno())
@@ -535,49 +614,56 @@ class EmbeddingCache:
 
     def folder(self, embedder: Embedder) -> Path:
         """Folder holding one backend+fingerprint's entries."""
-        return self.root / f"{quote(embedder.name, safe='')}-{embedder.fingerprint}"
+        return self.root / f'{quote(embedder.name, safe="")}-{embedder.fingerprint}'
 
     def path(self, embedder: Embedder, symbol: str) -> Path:
         """Cache file of one symbol."""
         if not str(symbol):
-            raise ValueError("empty symbol")
-        return self.folder(embedder) / f"{quote(str(symbol), safe='')}.npz"
+            raise ValueError('empty symbol')
+        return self.folder(embedder) / f'{quote(str(symbol), safe="")}.npz'
 
     def read(self, embedder: Embedder, symbol: str) -> tuple[np.ndarray, np.ndarray]:
         """Cached (dates, emb) of a symbol; empty arrays if absent or corrupted."""
-        empty = (np.empty(0, "datetime64[ns]"), np.empty((0, embedder.dim), np.float32))
+        empty = (np.empty(0, 'datetime64[ns]'), np.empty((0, embedder.dim), np.float32))
         path = self.path(embedder, symbol)
         if not path.exists():
             return empty
         try:
             with np.load(path, allow_pickle=False) as npz:
-                dates, emb = npz["dates"], npz["emb"]
+                dates, emb = npz['dates'], npz['emb']
             _check_cache_arrays(dates, emb, embedder.dim)
         except Exception as exc:  # BadZipFile, ValueError, KeyError, OSError, EOFError...
-            warnings.warn(f"corrupted embedding cache file {path} ({exc!r}); recomputing",
-                          CacheCorruptionWarning, stacklevel=2)
+            warnings.warn(
+                f'corrupted embedding cache file {path} ({exc!r}); recomputing',
+                CacheCorruptionWarning,
+                stacklevel=2,
+            )
             return empty
         return dates, emb
 
     def write(self, embedder: Embedder, symbol: str, dates: np.ndarray, emb: np.ndarray) -> None:
         """Atomically (re)write a symbol's file with date-sorted entries."""
-        order = np.argsort(dates, kind="stable")
+        order = np.argsort(dates, kind='stable')
         path = self.path(embedder, symbol)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, lambda fh: np.savez(fh, dates=dates[order].astype("datetime64[ns]"),
-                                                emb=emb[order].astype(np.float32)))
+        _atomic_write(
+            path,
+            lambda fh: np.savez(
+                fh, dates=dates[order].astype('datetime64[ns]'), emb=emb[order].astype(np.float32)
+            ),
+        )
 
 
 def _check_cache_arrays(dates: np.ndarray, emb: np.ndarray, dim: int) -> None:
     """Raise ValueError if cached arrays are inconsistent."""
-    if dates.dtype != np.dtype("datetime64[ns]") or emb.dtype != np.float32:
-        raise ValueError(f"bad dtypes {dates.dtype}/{emb.dtype}")
+    if dates.dtype != np.dtype('datetime64[ns]') or emb.dtype != np.float32:
+        raise ValueError(f'bad dtypes {dates.dtype}/{emb.dtype}')
     if emb.ndim != 2 or emb.shape != (len(dates), dim):
-        raise ValueError(f"emb shape {emb.shape} does not match {len(dates)} dates x dim {dim}")
+        raise ValueError(f'emb shape {emb.shape} does not match {len(dates)} dates x dim {dim}')
     if len(dates) > 1 and not (dates[1:] > dates[:-1]).all():
-        raise ValueError("dates not strictly increasing")
+        raise ValueError('dates not strictly increasing')
     if not np.isfinite(emb).all():
-        raise ValueError("non-finite embeddings")
+        raise ValueError('non-finite embeddings')
 
 
 WindowsSource = Union[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]]
@@ -585,14 +671,15 @@ WindowsSource = Union[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def _symbol_groups(symbols: np.ndarray):
     """Yield (symbol, row indices) for each distinct symbol."""
-    order = np.argsort(symbols, kind="stable")
+    order = np.argsort(symbols, kind='stable')
     uniq, starts = np.unique(symbols[order], return_index=True)
     for sym, rows in zip(uniq, np.split(order, starts[1:])):
         yield str(sym), rows
 
 
-def embed_cached(embedder: Embedder, symbols, dates, windows: WindowsSource,
-                 cache: EmbeddingCache) -> np.ndarray:
+def embed_cached(
+    embedder: Embedder, symbols, dates, windows: WindowsSource, cache: EmbeddingCache
+) -> np.ndarray:
     """Embeddings ``[n, dim]`` for (symbol, date) rows, computing only uncached rows.
 
     ``windows`` is either the raw windows ``[n, L, 5]`` aligned with the rows or a
@@ -600,11 +687,13 @@ def embed_cached(embedder: Embedder, symbols, dates, windows: WindowsSource,
     (never called when everything is cached). New rows are merged and written back.
     """
     symbols = np.asarray(symbols).astype(str)
-    dates = np.asarray(dates).astype("datetime64[ns]")
+    dates = np.asarray(dates).astype('datetime64[ns]')
     if symbols.shape != dates.shape or symbols.ndim != 1:
-        raise ValueError(f"symbols {symbols.shape} and dates {dates.shape} must be equal 1-d arrays")
+        raise ValueError(
+            f'symbols {symbols.shape} and dates {dates.shape} must be equal 1-d arrays'
+        )
     if np.isnat(dates).any():
-        raise ValueError("dates contain NaT")
+        raise ValueError('dates contain NaT')
     out = np.empty((len(symbols), embedder.dim), dtype=np.float32)
     plans, todo = [], []
     for sym, rows in _symbol_groups(symbols):
@@ -614,7 +703,9 @@ def embed_cached(embedder: Embedder, symbols, dates, windows: WindowsSource,
         out[rows[hit]] = cemb[pos[hit]]
         miss = rows[~hit]
         if len(miss):
-            new_dates, first, inverse = np.unique(dates[miss], return_index=True, return_inverse=True)
+            new_dates, first, inverse = np.unique(
+                dates[miss], return_index=True, return_inverse=True
+            )
             plans.append((sym, cdates, cemb, miss, new_dates, inverse, sum(map(len, todo))))
             todo.append(miss[first])
     if not todo:
@@ -623,9 +714,11 @@ def embed_cached(embedder: Embedder, symbols, dates, windows: WindowsSource,
     raw = windows(symbols[rows], dates[rows]) if callable(windows) else np.asarray(windows)[rows]
     fresh = np.asarray(embedder.embed(raw), dtype=np.float32)
     if fresh.shape != (len(rows), embedder.dim):
-        raise ValueError(f"embedder returned {fresh.shape}, expected {(len(rows), embedder.dim)}")
+        raise ValueError(f'embedder returned {fresh.shape}, expected {(len(rows), embedder.dim)}')
     for sym, cdates, cemb, miss, new_dates, inverse, offset in plans:
-        new_emb = fresh[offset:offset + len(new_dates)]
+        new_emb = fresh[offset : offset + len(new_dates)]
         out[miss] = new_emb[inverse]
-        cache.write(embedder, sym, np.concatenate([cdates, new_dates]), np.concatenate([cemb, new_emb]))
+        cache.write(
+            embedder, sym, np.concatenate([cdates, new_dates]), np.concatenate([cemb, new_emb])
+        )
     return out

@@ -5,7 +5,7 @@
 # %% ../nbs/01e_labels.ipynb #a466f50d
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,20 +21,27 @@ __all__ = ['HORIZONS', 'forward_returns', 'availability_dates', 'label_availabil
 # %% ../nbs/01e_labels.ipynb #c8796730
 def _check_horizons(horizons, n_max: int | None = None) -> tuple[int, ...]:
     hs = tuple(horizons) if isinstance(horizons, (list, tuple)) else (horizons,)
-    if not hs or any(not isinstance(h, (int, np.integer)) or isinstance(h, bool) or h < 1 for h in hs):
+    if not hs or any(
+        not isinstance(h, (int, np.integer)) or isinstance(h, bool) or h < 1 for h in hs
+    ):
         raise ConfigError(f'horizons must be positive integers, got {horizons!r}')
     if n_max is not None and max(hs) >= n_max:
-        raise ConfigError(f'horizon {max(hs)} does not fit the data: the longest symbol has {n_max} bars')
+        raise ConfigError(
+            f'horizon {max(hs)} does not fit the data: the longest symbol has {n_max} bars'
+        )
     return tuple(int(h) for h in hs)
 
+
 def _shift_up(a: np.ndarray, k: int) -> np.ndarray:
-    "Row t gets row t+k of the same column (NaN past the end)."
+    """Row t gets row t+k of the same column (NaN past the end)."""
     out = np.full_like(a, np.nan)
-    if k < a.shape[0]: out[:a.shape[0] - k] = a[k:]
+    if k < a.shape[0]:
+        out[: a.shape[0] - k] = a[k:]
     return out
 
+
 def forward_returns(panel: pd.DataFrame, horizons: Sequence[int] = HORIZONS) -> pd.DataFrame:
-    "`ret_h` = close[t+h] / open[t+1] - 1 and `dir_h` = 1 if it is > 0 (else 0; NaN where unknown), per (symbol, date)."
+    """`ret_h` = close[t+h] / open[t+1] - 1 and `dir_h` = 1 if it is > 0 (else 0; NaN where unknown), per (symbol, date)."""
     pa = panel_arrays(panel, ('open', 'close'))
     hs = _check_horizons(horizons, int(pa.lengths.max()))
     entry = _shift_up(pa['open'], 1)
@@ -46,45 +53,57 @@ def forward_returns(panel: pd.DataFrame, horizons: Sequence[int] = HORIZONS) -> 
     names = [f'ret_{h}' for h in hs] + [f'dir_{h}' for h in hs]
     return pa.to_frame(cols, names)
 
+
 def availability_dates(panel: pd.DataFrame, horizons: Sequence[int] = HORIZONS) -> pd.DataFrame:
-    "`known_h`: the date at whose close the label of (symbol, date) for horizon h is known (NaT if never)."
+    """`known_h`: the date at whose close the label of (symbol, date) for horizon h is known (NaT if never)."""
     pa = panel_arrays(panel, ())
     hs = _check_horizons(horizons, int(pa.lengths.max()))
     d = pa['dates']
     out = {}
     for h in hs:
         s = np.full_like(d, np.datetime64('NaT'))
-        s[:d.shape[0] - h] = d[h:]
+        s[: d.shape[0] - h] = d[h:]
         out[f'known_{h}'] = s
     return pa.to_frame(out)
 
+
 def label_availability(panel: pd.DataFrame, horizon: int = HORIZONS[0]) -> pd.DataFrame:
-    "The horizon-`h` labels indexed by the date they become known (for causality checks and purging)."
+    """The horizon-`h` labels indexed by the date they become known (for causality checks and purging)."""
     lab = forward_returns(panel, (horizon,))
     known = availability_dates(panel, (horizon,))[f'known_{horizon}']
     ok = known.notna()
     lab = lab[ok]
-    lab.index = pd.MultiIndex.from_arrays([lab.index.get_level_values('symbol'), known[ok].to_numpy()], names=['symbol', 'date'])
+    lab.index = pd.MultiIndex.from_arrays(
+        [lab.index.get_level_values('symbol'), known[ok].to_numpy()], names=['symbol', 'date']
+    )
     return lab
 
 # %% ../nbs/01e_labels.ipynb #77815f4c
-def triple_barrier(panel: pd.DataFrame, horizon: int = 10, up: float = 2.0, down: float = 1.0,
-                   vol_window: int = 20) -> pd.DataFrame:
-    "Triple-barrier label (`tb_label` in {-1, 0, 1}), exit return `tb_ret` and holding days `tb_days` per (symbol, date)."
+def triple_barrier(
+    panel: pd.DataFrame, horizon: int = 10, up: float = 2.0, down: float = 1.0, vol_window: int = 20
+) -> pd.DataFrame:
+    """Triple-barrier label (`tb_label` in {-1, 0, 1}), exit return `tb_ret` and holding days `tb_days` per (symbol, date)."""
     for name, v in [('up', up), ('down', down)]:
-        if not (isinstance(v, (int, float)) and v > 0): raise ConfigError(f'{name} must be a number > 0, got {v!r}')
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise ConfigError(f'{name} must be a number > 0, got {v!r}')
     pa = panel_arrays(panel, ('open', 'high', 'low', 'close'))
     (horizon,) = _check_horizons((horizon,), int(pa.lengths.max()))
-    if not isinstance(vol_window, (int, np.integer)) or vol_window < 2: raise ConfigError(f'vol_window must be an integer >= 2, got {vol_window!r}')
-    lr = np.log(pa['close']); lr[1:] = lr[1:] - lr[:-1].copy(); lr[0] = np.nan
+    if not isinstance(vol_window, (int, np.integer)) or vol_window < 2:
+        raise ConfigError(f'vol_window must be an integer >= 2, got {vol_window!r}')
+    lr = np.log(pa['close'])
+    lr[1:] = lr[1:] - lr[:-1].copy()
+    lr[0] = np.nan
     sigma = pd.DataFrame(lr).rolling(vol_window).std().to_numpy()
     entry = _shift_up(pa['open'], 1)
     upper, lower = entry * (1 + up * sigma), entry * (1 - down * sigma)
-    label = np.zeros_like(entry); ret = np.full_like(entry, np.nan); days = np.full_like(entry, np.nan)
+    label = np.zeros_like(entry)
+    ret = np.full_like(entry, np.nan)
+    days = np.full_like(entry, np.nan)
     done = np.zeros(entry.shape, bool)
     for k in range(1, horizon + 1):
         hi, lo = _shift_up(pa['high'], k), _shift_up(pa['low'], k)
-        hit_dn = ~done & (lo <= lower); hit_up = ~done & ~hit_dn & (hi >= upper)
+        hit_dn = ~done & (lo <= lower)
+        hit_up = ~done & ~hit_dn & (hi >= upper)
         label[hit_dn], ret[hit_dn], days[hit_dn] = -1, (lower / entry - 1)[hit_dn], k
         label[hit_up], ret[hit_up], days[hit_up] = 1, (upper / entry - 1)[hit_up], k
         done |= hit_dn | hit_up
@@ -92,5 +111,7 @@ def triple_barrier(panel: pd.DataFrame, horizon: int = 10, up: float = 2.0, down
     timeout = ~done
     ret[timeout], days[timeout] = end[timeout], horizon
     unknown = np.isnan(sigma) | np.isnan(end)
-    label[unknown] = np.nan; ret[unknown] = np.nan; days[unknown] = np.nan
+    label[unknown] = np.nan
+    ret[unknown] = np.nan
+    days[unknown] = np.nan
     return pa.to_frame({'tb_label': label, 'tb_ret': ret, 'tb_days': days})

@@ -11,25 +11,32 @@ import math
 import re
 import sqlite3
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from trademl.broker import (
+    Account,
+    Broker,
+    BrokerError,
+    DuplicateOrderError,
+    Order,
+    OrderRequest,
+    Position,
+)
 from .core import Config, ConfigError, TrademlError
 
-from .broker import Account, Broker, BrokerError, DuplicateOrderError, Order, OrderRequest, Position
-
 _EPS = 1e-12
-PENDING = 'pending_submit'   # blotter status written just before `broker.submit`
-ERROR = 'error'              # blotter status of a submit the broker refused
+PENDING = 'pending_submit'  # blotter status written just before `broker.submit`
+ERROR = 'error'  # blotter status of a submit the broker refused
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec='seconds')
+    return datetime.now(UTC).isoformat(timespec='seconds')
 
 
 def _day(asof) -> pd.Timestamp:
@@ -42,42 +49,68 @@ __all__ = ['PENDING', 'ERROR', 'CASH', 'PlannerConfig', 'client_order_id', 'plan
 # %% ../nbs/07b_live.ipynb #83ab52a8
 @dataclass
 class PlannerConfig(Config):
-    "How target weights become orders, and the tripwires that halt a run. Validated on construction."
-    min_notional: float = 100.0       # skip trades smaller than this (full closes are never skipped)
-    cash_buffer: float = 0.02         # invest at most (1 - cash_buffer) of equity
-    fractional: bool = False          # whole shares (rounded toward zero) unless True; shorts are always whole shares
-    allow_short: bool = True          # False: negative targets become 0
-    max_turnover: float = 1.0         # tripwire on 0.5 * sum |target_w - current_w|
-    max_drawdown: float = 0.2         # tripwire: equity below (1 - max_drawdown) * peak equity in the blotter
-    max_staleness_days: int = 0       # tripwire: sessions of lag allowed between a target's last bar and the as-of date
+    """How target weights become orders, and the tripwires that halt a run. Validated on construction."""
 
-    def __post_init__(self): self.check()
+    min_notional: float = 100.0  # skip trades smaller than this (full closes are never skipped)
+    cash_buffer: float = 0.02  # invest at most (1 - cash_buffer) of equity
+    fractional: bool = (
+        False  # whole shares (rounded toward zero) unless True; shorts are always whole shares
+    )
+    allow_short: bool = True  # False: negative targets become 0
+    max_turnover: float = 1.0  # tripwire on 0.5 * sum |target_w - current_w|
+    max_drawdown: float = (
+        0.2  # tripwire: equity below (1 - max_drawdown) * peak equity in the blotter
+    )
+    max_staleness_days: int = (
+        0  # tripwire: sessions of lag allowed between a target's last bar and the as-of date
+    )
+
+    def __post_init__(self):
+        self.check()
 
     def check(self) -> None:
-        "Check every field; raise `ConfigError` naming the first bad one."
+        """Check every field; raise `ConfigError` naming the first bad one."""
+
         def need(ok: bool, name: str, msg: str) -> None:
-            if not ok: raise ConfigError(f'{name}: {msg}, got {getattr(self, name)!r}')
+            if not ok:
+                raise ConfigError(f'{name}: {msg}, got {getattr(self, name)!r}')
+
         fin = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
         need(fin(self.min_notional) and self.min_notional >= 0, 'min_notional', 'must be >= 0')
-        need(fin(self.cash_buffer) and 0 <= self.cash_buffer < 1, 'cash_buffer', 'must be in [0, 1)')
+        need(
+            fin(self.cash_buffer) and 0 <= self.cash_buffer < 1, 'cash_buffer', 'must be in [0, 1)'
+        )
         need(isinstance(self.fractional, bool), 'fractional', 'must be true or false')
         need(isinstance(self.allow_short, bool), 'allow_short', 'must be true or false')
         need(fin(self.max_turnover) and self.max_turnover > 0, 'max_turnover', 'must be > 0')
-        need(fin(self.max_drawdown) and 0 < self.max_drawdown <= 1, 'max_drawdown', 'must be in (0, 1]')
-        need(isinstance(self.max_staleness_days, int) and not isinstance(self.max_staleness_days, bool)
-             and self.max_staleness_days >= 0, 'max_staleness_days', 'must be an int >= 0')
+        need(
+            fin(self.max_drawdown) and 0 < self.max_drawdown <= 1,
+            'max_drawdown',
+            'must be in (0, 1]',
+        )
+        need(
+            isinstance(self.max_staleness_days, int)
+            and not isinstance(self.max_staleness_days, bool)
+            and self.max_staleness_days >= 0,
+            'max_staleness_days',
+            'must be an int >= 0',
+        )
 
 # %% ../nbs/07b_live.ipynb #5d052582
 def client_order_id(strategy: str, asof, symbol: str) -> str:
-    "Deterministic broker order id for (strategy, as-of day, symbol): readable prefix + hash, <= 48 chars of [A-Za-z0-9._-]."
+    """Deterministic broker order id for (strategy, as-of day, symbol): readable prefix + hash, <= 48 chars of [A-Za-z0-9._-]."""
     day = _day(asof)
-    digest = hashlib.sha256(json.dumps([str(strategy), f'{day:%Y-%m-%d}', str(symbol)]).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(
+        json.dumps([str(strategy), f'{day:%Y-%m-%d}', str(symbol)]).encode()
+    ).hexdigest()[:10]
     clean = lambda s, n: re.sub(r'[^A-Za-z0-9._-]', '', str(s))[:n] or 'x'
     return f'{clean(strategy, 12)}-{day:%Y%m%d}-{clean(symbol, 8)}-{digest}'
 
 
 def _qty_map(positions: Mapping) -> dict[str, float]:
-    return {str(s): float(p.qty if isinstance(p, Position) else p) for s, p in (positions or {}).items()}
+    return {
+        str(s): float(p.qty if isinstance(p, Position) else p) for s, p in (positions or {}).items()
+    }
 
 
 def _price(prices: pd.Series, symbol: str) -> float:
@@ -86,26 +119,39 @@ def _price(prices: pd.Series, symbol: str) -> float:
 
 
 def _target_qty(w: float, price: float, equity: float, cfg: PlannerConfig) -> float:
-    "Shares worth w * equity * (1 - cash_buffer), rounded toward zero (whole shares, or 1e-6 for fractional longs)."
+    """Shares worth w * equity * (1 - cash_buffer), rounded toward zero (whole shares, or 1e-6 for fractional longs)."""
     budget = w * equity * (1 - cfg.cash_buffer)
-    if not cfg.allow_short and budget < 0: return 0.0
+    if not cfg.allow_short and budget < 0:
+        return 0.0
     unit = 1e-6 if cfg.fractional and budget > 0 else 1.0
     q, step = round(math.trunc(budget / price / unit) * unit, 6), math.copysign(unit, budget)
-    if abs((q + step) * price) <= abs(budget): q = round(q + step, 6)   # undo a float shortfall (9.999… → 10)
-    if abs(q * price) > abs(budget): q = round(q - step, 6)             # never spend more than the budget
+    if abs((q + step) * price) <= abs(budget):
+        q = round(q + step, 6)  # undo a float shortfall (9.999… → 10)
+    if abs(q * price) > abs(budget):
+        q = round(q - step, 6)  # never spend more than the budget
     return float(q) + 0.0
 
 
 def _action(cur: float, tgt: float, w: float, notional: float, cfg: PlannerConfig) -> str:
-    if tgt == cur: return 'skip: short not allowed' if (w < 0 and not cfg.allow_short) else 'skip: no change'
-    if tgt == 0: return 'submit'                                     # full closes ignore min_notional
-    if notional < cfg.min_notional: return 'skip: below min notional'
+    if tgt == cur:
+        return 'skip: short not allowed' if (w < 0 and not cfg.allow_short) else 'skip: no change'
+    if tgt == 0:
+        return 'submit'  # full closes ignore min_notional
+    if notional < cfg.min_notional:
+        return 'skip: below min notional'
     return 'submit'
 
 
-def plan_orders(targets: pd.Series, positions: Mapping, prices: pd.Series, equity: float, cfg: PlannerConfig,
-                strategy: str, asof) -> pd.DataFrame:
-    "One row per symbol in targets ∪ positions: quantities, side, notional, client_order_id and action ('submit' | 'skip: …')."
+def plan_orders(
+    targets: pd.Series,
+    positions: Mapping,
+    prices: pd.Series,
+    equity: float,
+    cfg: PlannerConfig,
+    strategy: str,
+    asof,
+) -> pd.DataFrame:
+    """One row per symbol in targets ∪ positions: quantities, side, notional, client_order_id and action ('submit' | 'skip: …')."""
     if not (isinstance(equity, (int, float)) and math.isfinite(equity) and equity > 0):
         raise TrademlError(f'plan_orders: equity must be a positive number, got {equity!r}')
     targets = pd.Series(targets, dtype=float)
@@ -113,29 +159,59 @@ def plan_orders(targets: pd.Series, positions: Mapping, prices: pd.Series, equit
     rows = []
     for sym in sorted(set(map(str, targets.index)) | set(held)):
         w, cur, price = float(targets.get(sym, 0.0)), held.get(sym, 0.0), _price(prices, sym)
-        if not math.isfinite(w): raise TrademlError(f'plan_orders: target weight for {sym} is {w}, not a number')
+        if not math.isfinite(w):
+            raise TrademlError(f'plan_orders: target weight for {sym} is {w}, not a number')
         if (w != 0 or cur != 0) and not (math.isfinite(price) and price > 0):
-            raise TrademlError(f'plan_orders: no valid price for {sym} (got {price!r}); it needs one to trade')
+            raise TrademlError(
+                f'plan_orders: no valid price for {sym} (got {price!r}); it needs one to trade'
+            )
         tgt = _target_qty(w, price, equity, cfg) if w != 0 else 0.0
         delta = tgt - cur
         notional = abs(delta) * price if delta else 0.0
-        rows.append(dict(symbol=sym, price=price, current_qty=cur, target_weight=w, target_qty=tgt, delta_qty=delta,
-                         notional=notional, side='buy' if delta > 0 else 'sell' if delta < 0 else '',
-                         client_order_id=client_order_id(strategy, asof, sym),
-                         action=_action(cur, tgt, w, notional, cfg)))
-    cols = ['symbol', 'price', 'current_qty', 'target_weight', 'target_qty', 'delta_qty', 'notional', 'side',
-            'client_order_id', 'action']
+        rows.append(
+            {
+                'symbol': sym,
+                'price': price,
+                'current_qty': cur,
+                'target_weight': w,
+                'target_qty': tgt,
+                'delta_qty': delta,
+                'notional': notional,
+                'side': 'buy' if delta > 0 else 'sell' if delta < 0 else '',
+                'client_order_id': client_order_id(strategy, asof, sym),
+                'action': _action(cur, tgt, w, notional, cfg),
+            }
+        )
+    cols = [
+        'symbol',
+        'price',
+        'current_qty',
+        'target_weight',
+        'target_qty',
+        'delta_qty',
+        'notional',
+        'side',
+        'client_order_id',
+        'action',
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
 def current_weights(positions: Mapping, prices: pd.Series, equity: float) -> pd.Series:
-    "Weights qty * price / equity of the held positions (the broker's market value where no price is given)."
+    """Weights qty * price / equity of the held positions (the broker's market value where no price is given)."""
     out = {}
     for sym, p in (positions or {}).items():
-        qty, price = (p.qty, _price(prices, sym)) if isinstance(p, Position) else (float(p), _price(prices, sym))
-        if math.isfinite(price) and price > 0: out[sym] = qty * price / equity
-        elif isinstance(p, Position): out[sym] = p.market_value / equity
-        else: raise TrademlError(f'current_weights: no price for held symbol {sym}')
+        qty, price = (
+            (p.qty, _price(prices, sym))
+            if isinstance(p, Position)
+            else (float(p), _price(prices, sym))
+        )
+        if math.isfinite(price) and price > 0:
+            out[sym] = qty * price / equity
+        elif isinstance(p, Position):
+            out[sym] = p.market_value / equity
+        else:
+            raise TrademlError(f'current_weights: no price for held symbol {sym}')
     return pd.Series(out, dtype=float)
 
 # %% ../nbs/07b_live.ipynb #06fb3403
@@ -147,162 +223,248 @@ CREATE TABLE IF NOT EXISTS orders(client_order_id TEXT PRIMARY KEY, run_id TEXT,
 CREATE TABLE IF NOT EXISTS fills(client_order_id TEXT, qty REAL, price REAL, at TEXT);
 CREATE TABLE IF NOT EXISTS snapshots(run_id TEXT, symbol TEXT, qty REAL, price REAL, equity REAL);
 """
-CASH = '$CASH'   # snapshot row holding the account's cash (qty) and equity
+CASH = '$CASH'  # snapshot row holding the account's cash (qty) and equity
 
 
 class Blotter:
-    "Record of runs, orders, fills and account snapshots in one SQLite file; every write is its own transaction."
+    """Record of runs, orders, fills and account snapshots in one SQLite file; every write is its own transaction."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path))
-        with self.conn: self.conn.executescript(_SCHEMA)
+        with self.conn:
+            self.conn.executescript(_SCHEMA)
 
     def close(self) -> None:
-        "Close the database connection."
+        """Close the database connection."""
         self.conn.close()
 
-    def __enter__(self) -> Blotter: return self
-    def __exit__(self, *exc) -> None: self.close()
+    def __enter__(self) -> Blotter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def start_run(self, strategy: str, asof, broker: str) -> str:
-        "Insert a 'running' run and return its id."
-        run_id = f'{_day(asof):%Y%m%d}-{datetime.now(timezone.utc):%H%M%S}-{uuid.uuid4().hex[:8]}'
+        """Insert a 'running' run and return its id."""
+        run_id = f'{_day(asof):%Y%m%d}-{datetime.now(UTC):%H%M%S}-{uuid.uuid4().hex[:8]}'
         with self.conn:
-            self.conn.execute('INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)',
-                              (run_id, strategy, f'{_day(asof):%Y-%m-%d}', broker, _now(), None, 'running', ''))
+            self.conn.execute(
+                'INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)',
+                (run_id, strategy, f'{_day(asof):%Y-%m-%d}', broker, _now(), None, 'running', ''),
+            )
         return run_id
 
     def finish_run(self, run_id: str, status: str, message: str = '') -> None:
-        "Mark a run finished with `status` ('done' | 'halted' | 'failed') and a message."
+        """Mark a run finished with `status` ('done' | 'halted' | 'failed') and a message."""
         with self.conn:
-            cur = self.conn.execute('UPDATE runs SET finished_at=?, status=?, message=? WHERE run_id=?',
-                                    (_now(), status, message, run_id))
-        if cur.rowcount == 0: raise TrademlError(f'blotter {self.path}: no run {run_id!r}')
+            cur = self.conn.execute(
+                'UPDATE runs SET finished_at=?, status=?, message=? WHERE run_id=?',
+                (_now(), status, message, run_id),
+            )
+        if cur.rowcount == 0:
+            raise TrademlError(f'blotter {self.path}: no run {run_id!r}')
 
-    def record_order(self, client_order_id: str, *, run_id: str | None = None, symbol: str | None = None,
-                     side: str | None = None, qty: float | None = None, status: str | None = None,
-                     broker_order_id: str | None = None, submitted_at: str | None = None, message: str | None = None) -> None:
-        "Insert an order, or update the given (non-None) fields of an existing one; its run_id never changes."
+    def record_order(
+        self,
+        client_order_id: str,
+        *,
+        run_id: str | None = None,
+        symbol: str | None = None,
+        side: str | None = None,
+        qty: float | None = None,
+        status: str | None = None,
+        broker_order_id: str | None = None,
+        submitted_at: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Insert an order, or update the given (non-None) fields of an existing one; its run_id never changes."""
         kept = ('symbol', 'side', 'qty', 'status', 'broker_order_id', 'submitted_at', 'message')
         sets = ', '.join(f'{k}=COALESCE(excluded.{k}, {k})' for k in kept)
         with self.conn:
-            self.conn.execute(f'INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(client_order_id) '
-                              f'DO UPDATE SET {sets}, updated_at=excluded.updated_at',
-                              (client_order_id, run_id, symbol, side, qty, status, broker_order_id, submitted_at,
-                               _now(), message))
+            self.conn.execute(
+                f'INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(client_order_id) '
+                f'DO UPDATE SET {sets}, updated_at=excluded.updated_at',
+                (
+                    client_order_id,
+                    run_id,
+                    symbol,
+                    side,
+                    qty,
+                    status,
+                    broker_order_id,
+                    submitted_at,
+                    _now(),
+                    message,
+                ),
+            )
 
-    def record_fill(self, client_order_id: str, qty: float, price: float | None, at: str | None = None) -> None:
-        "Append a fill (an increment of filled quantity at `price`)."
+    def record_fill(
+        self, client_order_id: str, qty: float, price: float | None, at: str | None = None
+    ) -> None:
+        """Append a fill (an increment of filled quantity at `price`)."""
         with self.conn:
-            self.conn.execute('INSERT INTO fills VALUES (?,?,?,?)', (client_order_id, qty, price, at or _now()))
+            self.conn.execute(
+                'INSERT INTO fills VALUES (?,?,?,?)', (client_order_id, qty, price, at or _now())
+            )
 
     def snapshot(self, run_id: str, account: Account, positions: Mapping) -> None:
-        "Store the account (a '$CASH' row: qty = cash) and each position (price = market value / qty) with the equity."
+        """Store the account (a '$CASH' row: qty = cash) and each position (price = market value / qty) with the equity."""
         rows = [(run_id, CASH, account.cash, 1.0, account.equity)]
         for sym, p in (positions or {}).items():
             qty = float(p.qty if isinstance(p, Position) else p)
             price = p.market_value / qty if isinstance(p, Position) and qty else None
             rows.append((run_id, sym, qty, price, account.equity))
-        with self.conn: self.conn.executemany('INSERT INTO snapshots VALUES (?,?,?,?,?)', rows)
+        with self.conn:
+            self.conn.executemany('INSERT INTO snapshots VALUES (?,?,?,?,?)', rows)
 
     def get_order(self, client_order_id: str) -> dict | None:
-        "The order row (with filled_qty) as a dict, or None."
+        """The order row (with filled_qty) as a dict, or None."""
         df = self._orders('WHERE o.client_order_id=?', (client_order_id,))
         return None if df.empty else df.iloc[0].to_dict()
 
     def orders(self, run_id: str | None = None) -> pd.DataFrame:
-        "Orders (all, or one run's), with filled_qty and fill_value (sum of qty * price) from the fills."
+        """Orders (all, or one run's), with filled_qty and fill_value (sum of qty * price) from the fills."""
         return self._orders('WHERE o.run_id=?', (run_id,)) if run_id else self._orders('', ())
 
     def _orders(self, where: str, args: tuple) -> pd.DataFrame:
-        q = (f'SELECT o.*, COALESCE(SUM(f.qty), 0) AS filled_qty, COALESCE(SUM(f.qty * f.price), 0) AS fill_value '
-             f'FROM orders o LEFT JOIN fills f USING(client_order_id) {where} GROUP BY o.client_order_id ORDER BY o.rowid')
+        q = (
+            f'SELECT o.*, COALESCE(SUM(f.qty), 0) AS filled_qty, COALESCE(SUM(f.qty * f.price), 0) AS fill_value '
+            f'FROM orders o LEFT JOIN fills f USING(client_order_id) {where} GROUP BY o.client_order_id ORDER BY o.rowid'
+        )
         return pd.read_sql_query(q, self.conn, params=args)
 
     def open_order_ids(self) -> list[str]:
-        "client_order_ids whose last known status is not final (open at the broker, or pending submission)."
+        """client_order_ids whose last known status is not final (open at the broker, or pending submission)."""
         q = 'SELECT client_order_id FROM orders WHERE status IN (?,?,?,?,?) ORDER BY rowid'
-        return [r[0] for r in self.conn.execute(q, (PENDING, 'new', 'accepted', 'partially_filled', 'pending_new'))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                q, (PENDING, 'new', 'accepted', 'partially_filled', 'pending_new')
+            )
+        ]
 
     def fills(self) -> pd.DataFrame:
-        "Every fill."
+        """Every fill."""
         return pd.read_sql_query('SELECT * FROM fills ORDER BY rowid', self.conn)
 
     def runs(self) -> pd.DataFrame:
-        "Every run, oldest first."
+        """Every run, oldest first."""
         return pd.read_sql_query('SELECT * FROM runs ORDER BY rowid', self.conn)
 
     def peak_equity(self) -> float | None:
-        "The highest equity ever snapshotted, or None before the first snapshot."
+        """The highest equity ever snapshotted, or None before the first snapshot."""
         v = self.conn.execute('SELECT MAX(equity) FROM snapshots').fetchone()[0]
         return None if v is None else float(v)
 
 # %% ../nbs/07b_live.ipynb #9bf94fdf
 def _sync_order(blotter: Blotter, row: dict, o: Order) -> bool:
-    "Copy the broker's status and any new fill quantity into the blotter; True when something changed."
+    """Copy the broker's status and any new fill quantity into the blotter; True when something changed."""
     changed = False
     new_qty = float(o.filled_qty or 0) - float(row['filled_qty'])
     if new_qty > _EPS:
         avg = o.filled_avg_price
-        price = None if avg is None else (avg * float(o.filled_qty) - float(row['fill_value'])) / new_qty
+        price = (
+            None
+            if avg is None
+            else (avg * float(o.filled_qty) - float(row['fill_value'])) / new_qty
+        )
         blotter.record_fill(o.client_order_id, new_qty, price)
         changed = True
     if row['status'] != o.status or row['broker_order_id'] != o.id:
-        blotter.record_order(o.client_order_id, status=o.status, broker_order_id=o.id,
-                             submitted_at=o.submitted_at, message='updated from broker')
+        blotter.record_order(
+            o.client_order_id,
+            status=o.status,
+            broker_order_id=o.id,
+            submitted_at=o.submitted_at,
+            message='updated from broker',
+        )
         changed = True
     return changed
 
 
-def reconcile(blotter: Blotter, broker: Broker, run_id: str | None = None, *,
-              client_order_ids: Sequence[str] | None = None) -> pd.DataFrame:
+def reconcile(
+    blotter: Blotter,
+    broker: Broker,
+    run_id: str | None = None,
+    *,
+    client_order_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Compare blotter orders (all, one run's, or the given ids) with the broker and update the blotter from it.
 
     Action per order: 'ok', 'updated' (status or fills copied from the broker), 'missing at broker', or
     'unknown to blotter' (a broker order whose client_order_id the blotter lacks; reported only, not recorded).
     """
     rows = blotter.orders(run_id)
-    if client_order_ids is not None: rows = rows[rows.client_order_id.isin(list(client_order_ids))]
+    if client_order_ids is not None:
+        rows = rows[rows.client_order_id.isin(list(client_order_ids))]
     out = []
     for row in rows.to_dict('records'):
         o = broker.order_by_client_id(row['client_order_id'])
-        action = 'missing at broker' if o is None else ('updated' if _sync_order(blotter, row, o) else 'ok')
-        out.append(dict(client_order_id=row['client_order_id'], symbol=row['symbol'], blotter_status=row['status'],
-                        broker_status=None if o is None else o.status,
-                        filled_qty=float(row['filled_qty']) if o is None else float(o.filled_qty or 0), action=action))
+        action = (
+            'missing at broker'
+            if o is None
+            else ('updated' if _sync_order(blotter, row, o) else 'ok')
+        )
+        out.append(
+            {
+                'client_order_id': row['client_order_id'],
+                'symbol': row['symbol'],
+                'blotter_status': row['status'],
+                'broker_status': None if o is None else o.status,
+                'filled_qty': float(row['filled_qty']) if o is None else float(o.filled_qty or 0),
+                'action': action,
+            }
+        )
     if run_id is None and client_order_ids is None:
         known = set(blotter.orders().client_order_id)
         for o in broker.orders('all'):
             if o.client_order_id not in known:
-                out.append(dict(client_order_id=o.client_order_id, symbol=o.symbol, blotter_status=None,
-                                broker_status=o.status, filled_qty=float(o.filled_qty or 0), action='unknown to blotter'))
+                out.append(
+                    {
+                        'client_order_id': o.client_order_id,
+                        'symbol': o.symbol,
+                        'blotter_status': None,
+                        'broker_status': o.status,
+                        'filled_qty': float(o.filled_qty or 0),
+                        'action': 'unknown to blotter',
+                    }
+                )
     cols = ['client_order_id', 'symbol', 'blotter_status', 'broker_status', 'filled_qty', 'action']
     return pd.DataFrame(out, columns=cols)
 
 
 def reconcile_report(df: pd.DataFrame) -> str:
-    "A short readable summary of `reconcile`'s frame: counts per action, then one line per order that is not 'ok'."
-    if df.empty: return 'reconcile: no orders to compare'
-    if 'client_order_id' not in df.columns: df = df.reset_index()
+    """A short readable summary of `reconcile`'s frame: counts per action, then one line per order that is not 'ok'."""
+    if df.empty:
+        return 'reconcile: no orders to compare'
+    if 'client_order_id' not in df.columns:
+        df = df.reset_index()
     counts = ', '.join(f'{n} {a}' for a, n in df.action.value_counts().sort_index().items())
     lines = [f'reconcile: {len(df)} orders ({counts})']
     for r in df[df.action != 'ok'].itertuples():
-        lines.append(f'  {r.action:<18} {r.symbol:<8} {r.client_order_id}  blotter={r.blotter_status} '
-                     f'broker={r.broker_status} filled={r.filled_qty:g}')
+        lines.append(
+            f'  {r.action:<18} {r.symbol:<8} {r.client_order_id}  blotter={r.blotter_status} '
+            f'broker={r.broker_status} filled={r.filled_qty:g}'
+        )
     return '\n'.join(lines)
 
 # %% ../nbs/07b_live.ipynb #28937978
 class TripwireError(TrademlError):
-    "A safety check failed before any order was sent; the message says which check and why."
+    """A safety check failed before any order was sent; the message says which check and why."""
 
 
 def _session_lag(last: pd.Timestamp, asof: pd.Timestamp, sessions: pd.DatetimeIndex) -> int:
-    "Sessions in (last, asof]: the panel's dates, extended by weekdays past the panel's last date."
+    """Sessions in (last, asof]: the panel's dates, extended by weekdays past the panel's last date."""
     n = int(((sessions > last) & (sessions <= asof)).sum())
     end = max(sessions.max(), last)
-    if asof > end: n += int(np.busday_count((end + pd.Timedelta(days=1)).date(), (asof + pd.Timedelta(days=1)).date()))
+    if asof > end:
+        n += int(
+            np.busday_count(
+                (end + pd.Timedelta(days=1)).date(), (asof + pd.Timedelta(days=1)).date()
+            )
+        )
     return n
 
 
@@ -310,40 +472,61 @@ def _check_data(asof: pd.Timestamp, panel: pd.DataFrame, symbols, max_lag: int) 
     if panel is None or not {'date', 'symbol', 'close'} <= set(panel.columns):
         raise TripwireError('missing data: the panel needs date, symbol and close columns')
     dates = pd.to_datetime(panel['date'])
-    if dates.dt.tz is not None: dates = dates.dt.tz_localize(None)
-    bars = pd.DataFrame({'date': dates.dt.normalize(), 'symbol': panel['symbol'].astype(str)})[panel['close'].notna()]
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)
+    bars = pd.DataFrame({'date': dates.dt.normalize(), 'symbol': panel['symbol'].astype(str)})[
+        panel['close'].notna()
+    ]
     bars = bars[bars.date <= asof]
     last = bars.groupby('symbol').date.max()
     sessions = pd.DatetimeIndex(bars.date.unique())
     missing = [s for s in symbols if s not in last.index]
-    if missing: raise TripwireError(f'missing data: no bars at all on or before {asof:%Y-%m-%d} for {", ".join(missing)}')
+    if missing:
+        raise TripwireError(
+            f'missing data: no bars at all on or before {asof:%Y-%m-%d} for {", ".join(missing)}'
+        )
     stale = []
     for s in symbols:
         lag = _session_lag(last[s], asof, sessions)
         if lag > max_lag:
-            stale.append(f'no bar on {asof:%Y-%m-%d} for {s} (last bar {last[s]:%Y-%m-%d})' if max_lag == 0 else
-                         f'last bar for {s} is {last[s]:%Y-%m-%d}, {lag} sessions before {asof:%Y-%m-%d} (limit {max_lag})')
-    if stale: raise TripwireError('stale data: ' + '; '.join(stale))
+            stale.append(
+                f'no bar on {asof:%Y-%m-%d} for {s} (last bar {last[s]:%Y-%m-%d})'
+                if max_lag == 0
+                else f'last bar for {s} is {last[s]:%Y-%m-%d}, {lag} sessions before {asof:%Y-%m-%d} (limit {max_lag})'
+            )
+    if stale:
+        raise TripwireError('stale data: ' + '; '.join(stale))
 
 
 def _check_models(model_paths: Sequence) -> None:
     problems = []
     for p in map(Path, model_paths or ()):
-        if not p.is_dir(): problems.append(f'{p} (no such folder)')
-        elif (p / 'ensemble.json').is_file(): continue
-        elif not (p / 'model_info.json').is_file(): problems.append(f'{p} (no model_info.json or ensemble.json)')
-        elif not (p / 'model.safetensors').is_file(): problems.append(f'{p} (no model.safetensors)')
-    if problems: raise TripwireError('missing model artifacts: ' + '; '.join(problems))
+        if not p.is_dir():
+            problems.append(f'{p} (no such folder)')
+        elif (p / 'ensemble.json').is_file():
+            continue
+        elif not (p / 'model_info.json').is_file():
+            problems.append(f'{p} (no model_info.json or ensemble.json)')
+        elif not (p / 'model.safetensors').is_file():
+            problems.append(f'{p} (no model.safetensors)')
+    if problems:
+        raise TripwireError('missing model artifacts: ' + '; '.join(problems))
 
 
 def _check_account(account: Account, blotter: Blotter | None, cfg: PlannerConfig) -> None:
-    if str(account.status).upper() != 'ACTIVE': raise TripwireError(f'account status is {account.status!r}, not ACTIVE')
-    if not account.equity > 0: raise TripwireError(f'account equity is {account.equity!r}, not positive')
-    peak = max(blotter.peak_equity() or 0.0, account.equity) if blotter is not None else account.equity
+    if str(account.status).upper() != 'ACTIVE':
+        raise TripwireError(f'account status is {account.status!r}, not ACTIVE')
+    if not account.equity > 0:
+        raise TripwireError(f'account equity is {account.equity!r}, not positive')
+    peak = (
+        max(blotter.peak_equity() or 0.0, account.equity) if blotter is not None else account.equity
+    )
     if account.equity < (1 - cfg.max_drawdown) * peak:
         dd = 1 - account.equity / peak
-        raise TripwireError(f'drawdown stop: equity {account.equity:,.0f} is {dd:.1%} below its peak {peak:,.0f} '
-                            f'(limit {cfg.max_drawdown * 100:g}%)')
+        raise TripwireError(
+            f'drawdown stop: equity {account.equity:,.0f} is {dd:.1%} below its peak {peak:,.0f} '
+            f'(limit {cfg.max_drawdown * 100:g}%)'
+        )
 
 
 def _check_turnover(targets: pd.Series, current: pd.Series, cfg: PlannerConfig) -> None:
@@ -354,10 +537,21 @@ def _check_turnover(targets: pd.Series, current: pd.Series, cfg: PlannerConfig) 
         raise TripwireError(f'turnover {turnover:.2f} above the limit {cfg.max_turnover:.2f}')
 
 
-def check_tripwires(*, asof, panel: pd.DataFrame, targets: pd.Series, model_paths: Sequence = (),
-                    current_weights: pd.Series, account: Account, blotter: Blotter | None, cfg: PlannerConfig) -> None:
-    "Raise `TripwireError` on stale or missing data, missing model artifacts, an inactive account, a drawdown stop or excess turnover."
-    _check_data(_day(asof), panel, [str(s) for s in pd.Series(targets).index], cfg.max_staleness_days)
+def check_tripwires(
+    *,
+    asof,
+    panel: pd.DataFrame,
+    targets: pd.Series,
+    model_paths: Sequence = (),
+    current_weights: pd.Series,
+    account: Account,
+    blotter: Blotter | None,
+    cfg: PlannerConfig,
+) -> None:
+    """Raise `TripwireError` on stale or missing data, missing model artifacts, an inactive account, a drawdown stop or excess turnover."""
+    _check_data(
+        _day(asof), panel, [str(s) for s in pd.Series(targets).index], cfg.max_staleness_days
+    )
     _check_models(model_paths)
     _check_account(account, blotter, cfg)
     _check_turnover(targets, current_weights, cfg)
@@ -365,7 +559,8 @@ def check_tripwires(*, asof, panel: pd.DataFrame, targets: pd.Series, model_path
 # %% ../nbs/07b_live.ipynb #0483b6e0
 @dataclass
 class RebalanceResult:
-    "What one rebalance did: the plan, the client_order_ids submitted, reconciled (already at the broker) and skipped."
+    """What one rebalance did: the plan, the client_order_ids submitted, reconciled (already at the broker) and skipped."""
+
     run_id: str
     plan: pd.DataFrame
     submitted: list[str] = field(default_factory=list)
@@ -375,33 +570,54 @@ class RebalanceResult:
 
 
 def _known(blotter: Blotter, broker: Broker, cid: str) -> Order | dict | None:
-    "The order if it already exists: a settled blotter row (no broker call), else the broker's copy, else None."
+    """The order if it already exists: a settled blotter row (no broker call), else the broker's copy, else None."""
     row = blotter.get_order(cid)
-    if row is not None and row['status'] not in (PENDING, ERROR): return row
+    if row is not None and row['status'] not in (PENDING, ERROR):
+        return row
     return broker.order_by_client_id(cid)
 
 
 def _record_broker_order(blotter: Blotter, o: Order, message: str) -> None:
-    blotter.record_order(o.client_order_id, symbol=o.symbol, side=o.side, qty=o.qty, status=o.status,
-                         broker_order_id=o.id, submitted_at=o.submitted_at or _now(), message=message)
+    blotter.record_order(
+        o.client_order_id,
+        symbol=o.symbol,
+        side=o.side,
+        qty=o.qty,
+        status=o.status,
+        broker_order_id=o.id,
+        submitted_at=o.submitted_at or _now(),
+        message=message,
+    )
 
 
 def _place(blotter: Blotter, broker: Broker, run_id: str, row: dict) -> str:
-    "Submit one planned order unless it exists; return 'submitted' | 'reconciled' | 'error'."
+    """Submit one planned order unless it exists; return 'submitted' | 'reconciled' | 'error'."""
     cid = row['client_order_id']
     found = _known(blotter, broker, cid)
     if found is not None:
-        if isinstance(found, Order): _record_broker_order(blotter, found, 'found at broker, not resubmitted')
+        if isinstance(found, Order):
+            _record_broker_order(blotter, found, 'found at broker, not resubmitted')
         return 'reconciled'
     qty = abs(row['delta_qty'])
-    blotter.record_order(cid, run_id=run_id, symbol=row['symbol'], side=row['side'], qty=qty, status=PENDING,
-                         message='about to submit')
+    blotter.record_order(
+        cid,
+        run_id=run_id,
+        symbol=row['symbol'],
+        side=row['side'],
+        qty=qty,
+        status=PENDING,
+        message='about to submit',
+    )
     try:
-        o = broker.submit(OrderRequest(symbol=row['symbol'], qty=qty, side=row['side'], client_order_id=cid))
+        o = broker.submit(
+            OrderRequest(symbol=row['symbol'], qty=qty, side=row['side'], client_order_id=cid)
+        )
     except DuplicateOrderError:
         o = broker.order_by_client_id(cid)
         if o is None:
-            blotter.record_order(cid, status=ERROR, message='broker reports a duplicate but cannot find it')
+            blotter.record_order(
+                cid, status=ERROR, message='broker reports a duplicate but cannot find it'
+            )
             return 'error'
         _record_broker_order(blotter, o, 'duplicate at broker, reconciled by lookup')
         return 'reconciled'
@@ -412,8 +628,18 @@ def _place(blotter: Blotter, broker: Broker, run_id: str, row: dict) -> str:
     return 'submitted'
 
 
-def rebalance(*, broker: Broker, targets: pd.Series, prices: pd.Series, asof, strategy: str, blotter: Blotter,
-              cfg: PlannerConfig, panel: pd.DataFrame, model_paths: Sequence = ()) -> RebalanceResult:
+def rebalance(
+    *,
+    broker: Broker,
+    targets: pd.Series,
+    prices: pd.Series,
+    asof,
+    strategy: str,
+    blotter: Blotter,
+    cfg: PlannerConfig,
+    panel: pd.DataFrame,
+    model_paths: Sequence = (),
+) -> RebalanceResult:
     """Move the broker's book to `targets`: snapshot, tripwires, plan, submit (sells first), reconcile.
 
     Idempotent per (strategy, as-of day): every order's client_order_id is deterministic, and one that the blotter or
@@ -424,28 +650,55 @@ def rebalance(*, broker: Broker, targets: pd.Series, prices: pd.Series, asof, st
     try:
         account, positions = broker.account(), broker.positions()
         blotter.snapshot(run_id, account, positions)
-        cur = current_weights(positions, prices, account.equity) if account.equity > 0 else pd.Series(dtype=float)
-        check_tripwires(asof=asof, panel=panel, targets=targets, model_paths=model_paths, current_weights=cur,
-                        account=account, blotter=blotter, cfg=cfg)
+        cur = (
+            current_weights(positions, prices, account.equity)
+            if account.equity > 0
+            else pd.Series(dtype=float)
+        )
+        check_tripwires(
+            asof=asof,
+            panel=panel,
+            targets=targets,
+            model_paths=model_paths,
+            current_weights=cur,
+            account=account,
+            blotter=blotter,
+            cfg=cfg,
+        )
         plan = plan_orders(targets, positions, prices, account.equity, cfg, strategy, asof)
         todo = plan[plan.action == 'submit']
-        todo = todo.assign(_o=todo.side.map({'sell': 0, 'buy': 1})).sort_values(['_o', 'symbol']).drop(columns='_o')
-        res = RebalanceResult(run_id, plan, skipped=list(plan.client_order_id[plan.action != 'submit']))
+        todo = (
+            todo.assign(_o=todo.side.map({'sell': 0, 'buy': 1}))
+            .sort_values(['_o', 'symbol'])
+            .drop(columns='_o')
+        )
+        res = RebalanceResult(
+            run_id, plan, skipped=list(plan.client_order_id[plan.action != 'submit'])
+        )
         errors = []
         for row in todo.to_dict('records'):
             outcome = _place(blotter, broker, run_id, row)
-            {'submitted': res.submitted, 'reconciled': res.reconciled, 'error': errors}[outcome].append(row['client_order_id'])
-        ids = list(dict.fromkeys([*todo.client_order_id, *blotter.open_order_ids()]))   # this plan + anything still open
+            {'submitted': res.submitted, 'reconciled': res.reconciled, 'error': errors}[
+                outcome
+            ].append(row['client_order_id'])
+        ids = list(
+            dict.fromkeys([*todo.client_order_id, *blotter.open_order_ids()])
+        )  # this plan + anything still open
         rec = reconcile(blotter, broker, client_order_ids=ids)
-        res.report = (f'run {run_id} ({strategy}, {_day(asof):%Y-%m-%d}): submitted {len(res.submitted)}, '
-                      f'reconciled {len(res.reconciled)}, skipped {len(res.skipped)}, errors {len(errors)}\n'
-                      + reconcile_report(rec))
+        res.report = (
+            f'run {run_id} ({strategy}, {_day(asof):%Y-%m-%d}): submitted {len(res.submitted)}, '
+            f'reconciled {len(res.reconciled)}, skipped {len(res.skipped)}, errors {len(errors)}\n'
+            + reconcile_report(rec)
+        )
     except TripwireError as e:
         blotter.finish_run(run_id, 'halted', str(e))
         raise
     except BaseException as e:
         blotter.finish_run(run_id, 'failed', f'{type(e).__name__}: {e}')
         raise
-    blotter.finish_run(run_id, 'done' if not errors else 'done with errors',
-                       '' if not errors else f'{len(errors)} orders refused: {", ".join(errors)}')
+    blotter.finish_run(
+        run_id,
+        'done' if not errors else 'done with errors',
+        '' if not errors else f'{len(errors)} orders refused: {", ".join(errors)}',
+    )
     return res

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import Config, TrademlError, get_logger, project_paths
 from .broker import AlpacaBroker, Broker, SimBroker
-from .live import Blotter, PlannerConfig, RebalanceResult, reconcile, reconcile_report, rebalance
+from .core import Config, TrademlError, get_logger, project_paths
+from trademl.live import (
+    Blotter,
+    PlannerConfig,
+    RebalanceResult,
+    rebalance,
+    reconcile,
+    reconcile_report,
+)
 from .report import ReportConfig
 
 log = get_logger('trademl.paper')
@@ -23,35 +30,55 @@ __all__ = ['log', 'PaperConfig', 'paper_folder', 'open_broker', 'advance_sim', '
 # %% ../nbs/07c_paper_trade.ipynb #b1ef3ce2
 @dataclass
 class PaperConfig(Config):
-    "The strategy and report settings, the order planner's limits, the strategy name used in order ids, and the simulated account."
+    """The strategy and report settings, the order planner's limits, the strategy name used in order ids, and the simulated account."""
+
     report: ReportConfig = field(default_factory=ReportConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     strategy_name: str = 'trademl'
     sim_cash: float = 100_000.0
 
     def check(self):
-        "The strategy name goes into every client_order_id: keep it short and plain."
-        if not self.strategy_name or len(self.strategy_name) > 12 or not self.strategy_name.replace('-', '').replace('_', '').isalnum():
-            raise TrademlError(f'strategy_name: 1 to 12 letters, digits, - or _, got {self.strategy_name!r}')
+        """The strategy name goes into every client_order_id: keep it short and plain."""
+        if (
+            not self.strategy_name
+            or len(self.strategy_name) > 12
+            or not self.strategy_name.replace('-', '').replace('_', '').isalnum()
+        ):
+            raise TrademlError(
+                f'strategy_name: 1 to 12 letters, digits, - or _, got {self.strategy_name!r}'
+            )
+
 
 def paper_folder(folder=None) -> Path:
-    "Where the simulated broker and the blotter live (default artifacts/paper)."
+    """Where the simulated broker and the blotter live (default artifacts/paper)."""
     return Path(folder) if folder else project_paths().artifacts / 'paper'
 
-def open_broker(kind: str = 'sim', folder=None, cfg: PaperConfig | None = None, **alpaca_options) -> Broker:
-    "The simulated broker of `folder` (created with `sim_cash` and the strategy's cost model) or an Alpaca paper account."
+
+def open_broker(
+    kind: str = 'sim', folder=None, cfg: PaperConfig | None = None, **alpaca_options
+) -> Broker:
+    """The simulated broker of `folder` (created with `sim_cash` and the strategy's cost model) or an Alpaca paper account."""
     cfg = cfg or PaperConfig()
-    if kind == 'sim': return SimBroker(paper_folder(folder) / 'sim.db', cash=cfg.sim_cash, costs=cfg.report.strategy.costs)
-    if kind == 'alpaca': return AlpacaBroker(**alpaca_options)
+    if kind == 'sim':
+        return SimBroker(
+            paper_folder(folder) / 'sim.db', cash=cfg.sim_cash, costs=cfg.report.strategy.costs
+        )
+    if kind == 'alpaca':
+        return AlpacaBroker(**alpaca_options)
     raise TrademlError(f"broker: expected 'sim' or 'alpaca', got {kind!r}")
 
+
 def advance_sim(broker: SimBroker, panel: pd.DataFrame, asof) -> int:
-    "Feed the simulated broker every bar after its last one up to `asof`: pending orders fill at the next open. Returns the fills."
+    """Feed the simulated broker every bar after its last one up to `asof`: pending orders fill at the next open. Returns the fills."""
     asof = pd.Timestamp(asof)
-    last = pd.Timestamp(broker.last_bar_date) if broker.last_bar_date else asof - pd.Timedelta(days=1)
+    last = (
+        pd.Timestamp(broker.last_bar_date) if broker.last_bar_date else asof - pd.Timedelta(days=1)
+    )
     if asof < last:
-        raise TrademlError(f'the simulated account is already at {last:%Y-%m-%d}; a rebalance as of {asof:%Y-%m-%d} would trade on old prices '
-                           f'(use another --dir for a separate account)')
+        raise TrademlError(
+            f'the simulated account is already at {last:%Y-%m-%d}; a rebalance as of {asof:%Y-%m-%d} would trade on old prices '
+            f'(use another --dir for a separate account)'
+        )
     days = sorted(d for d in panel['date'].unique() if last < d <= asof)
     filled = 0
     for d in days:
@@ -62,7 +89,8 @@ def advance_sim(broker: SimBroker, panel: pd.DataFrame, asof) -> int:
 # %% ../nbs/07c_paper_trade.ipynb #74ca7717
 @dataclass
 class PaperResult:
-    "One paper rebalance: the report behind the targets (None for given targets), what the rebalance did, and the account after it."
+    """One paper rebalance: the report behind the targets (None for given targets), what the rebalance did, and the account after it."""
+
     asof: pd.Timestamp
     targets: pd.Series
     rebalance: RebalanceResult
@@ -72,40 +100,86 @@ class PaperResult:
     filled_before: int = 0
 
     def summary(self) -> str:
-        "A few readable lines."
+        """A few readable lines."""
         pos = ', '.join(f'{s} {p.qty:+g}' for s, p in self.positions.items()) or 'none'
-        return (f'{self.asof:%Y-%m-%d}: {self.filled_before} earlier order(s) filled at the open; '
-                f'{self.rebalance.report.splitlines()[0]}\n'
-                f'account: equity {self.account.equity:,.2f}, cash {self.account.cash:,.2f}; positions: {pos}')
+        return (
+            f'{self.asof:%Y-%m-%d}: {self.filled_before} earlier order(s) filled at the open; '
+            f'{self.rebalance.report.splitlines()[0]}\n'
+            f'account: equity {self.account.equity:,.2f}, cash {self.account.cash:,.2f}; positions: {pos}'
+        )
 
-def paper_rebalance(asof=None, broker: str | Broker = 'sim', source: str = 'sample', path=None, model=None,
-                    registry: str | None = None, tracking_uri: str | None = None, config: PaperConfig | str | Path | None = None,
-                    folder=None, targets: pd.Series | None = None, panel: pd.DataFrame | None = None) -> PaperResult:
-    "Rebalance a paper account to the strategy's targets at `asof` (from the daily report, or `targets` given)."
+
+def paper_rebalance(
+    asof=None,
+    broker: str | Broker = 'sim',
+    source: str = 'sample',
+    path=None,
+    model=None,
+    registry: str | None = None,
+    tracking_uri: str | None = None,
+    config: PaperConfig | str | Path | None = None,
+    folder=None,
+    targets: pd.Series | None = None,
+    panel: pd.DataFrame | None = None,
+) -> PaperResult:
+    """Rebalance a paper account to the strategy's targets at `asof` (from the daily report, or `targets` given)."""
     from trademl.report import daily_report, report_data
-    cfg = config if isinstance(config, PaperConfig) else PaperConfig.from_yaml(config) if config else PaperConfig()
+
+    cfg = (
+        config
+        if isinstance(config, PaperConfig)
+        else PaperConfig.from_yaml(config)
+        if config
+        else PaperConfig()
+    )
     data, asof = report_data(source, path, asof, panel)
     rep, model_paths = None, []
     if targets is None:
-        rep = daily_report(asof, source, path, model, registry, tracking_uri, cfg.report, panel=data)
+        rep = daily_report(
+            asof, source, path, model, registry, tracking_uri, cfg.report, panel=data
+        )
         targets, model_paths = rep.targets['target'], [m['path'] for m in rep.versions['models']]
     b = open_broker(broker, folder, cfg) if isinstance(broker, str) else broker
     filled = advance_sim(b, data, asof) if isinstance(b, SimBroker) else 0
     prices = data.loc[data['date'] == asof].set_index('symbol')['close']
     blotter = Blotter(paper_folder(folder) / 'blotter.db')
-    res = rebalance(broker=b, targets=pd.Series(targets, dtype=float), prices=prices, asof=asof, strategy=cfg.strategy_name,
-                    blotter=blotter, cfg=cfg.planner, panel=data, model_paths=model_paths)
-    return PaperResult(asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled)
+    res = rebalance(
+        broker=b,
+        targets=pd.Series(targets, dtype=float),
+        prices=prices,
+        asof=asof,
+        strategy=cfg.strategy_name,
+        blotter=blotter,
+        cfg=cfg.planner,
+        panel=data,
+        model_paths=model_paths,
+    )
+    return PaperResult(
+        asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled
+    )
+
 
 def paper_status(broker: str | Broker = 'sim', folder=None, runs: int = 5) -> str:
-    "The account, positions, open orders, the last runs of the blotter and a reconciliation with the broker, as text."
+    """The account, positions, open orders, the last runs of the blotter and a reconciliation with the broker, as text."""
     b = open_broker(broker, folder) if isinstance(broker, str) else broker
     blotter = Blotter(paper_folder(folder) / 'blotter.db')
     acc, pos, open_ = b.account(), b.positions(), b.orders('open')
-    lines = [f'{getattr(b, "name", type(b).__name__)}: equity {acc.equity:,.2f}, cash {acc.cash:,.2f}, {len(pos)} position(s), {len(open_)} open order(s)']
-    lines += [f'  {s:8s} {p.qty:+12g} avg {p.avg_entry_price:,.2f} value {p.market_value:,.2f}' for s, p in pos.items()]
-    lines += [f'  open: {o.side} {o.qty:g} {o.symbol} ({o.client_order_id}, {o.status})' for o in open_]
+    lines = [
+        f'{getattr(b, "name", type(b).__name__)}: equity {acc.equity:,.2f}, cash {acc.cash:,.2f}, {len(pos)} position(s), {len(open_)} open order(s)'
+    ]
+    lines += [
+        f'  {s:8s} {p.qty:+12g} avg {p.avg_entry_price:,.2f} value {p.market_value:,.2f}'
+        for s, p in pos.items()
+    ]
+    lines += [
+        f'  open: {o.side} {o.qty:g} {o.symbol} ({o.client_order_id}, {o.status})' for o in open_
+    ]
     r = blotter.runs().tail(runs)
-    lines += ['last runs:'] + [f'  {x.asof} {x.status:16s} {x.message or ""}'.rstrip() for x in r.itertuples()] if len(r) else ['no run yet']
+    lines += (
+        ['last runs:']
+        + [f'  {x.asof} {x.status:16s} {x.message or ""}'.rstrip() for x in r.itertuples()]
+        if len(r)
+        else ['no run yet']
+    )
     lines += [reconcile_report(reconcile(blotter, b))]
     return '\n'.join(lines)

@@ -15,12 +15,19 @@ from .core import Config, ConfigError
 DIRECTION = {'LONG': 1.0, 'SHORT': -1.0, 'FLAT': 0.0}
 _EPS = 1e-12
 
+
 def _check(ok: bool, name: str, msg: str) -> None:
-    "Raise `ConfigError` naming parameter `name` unless `ok`."
-    if not ok: raise ConfigError(f'{name}: {msg}')
+    """Raise `ConfigError` naming parameter `name` unless `ok`."""
+    if not ok:
+        raise ConfigError(f'{name}: {msg}')
+
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) and bool(np.isfinite(x))
+    return (
+        isinstance(x, (int, float, np.floating, np.integer))
+        and not isinstance(x, bool)
+        and bool(np.isfinite(x))
+    )
 
 # %% auto #0
 __all__ = ['DIRECTION', 'SIGNAL_COLUMNS', 'PortfolioConfig', 'is_excluded', 'scores_from_signals', 'apply_caps', 'weights_panel',
@@ -30,67 +37,136 @@ __all__ = ['DIRECTION', 'SIGNAL_COLUMNS', 'PortfolioConfig', 'is_excluded', 'sco
 # %% ../nbs/06_portfolio.ipynb #2b42a284
 @dataclass
 class PortfolioConfig(Config):
-    "How signals become weights. Validated on construction; every error names its parameter."
-    max_weight: float = 0.05          # per-name cap on |w| (0.05 for a broad universe, 0.5 for two indices)
-    z_scale: float = 0.05             # raw weight = z-score of the rank * z_scale, before the caps
-    gross_cap: float = 1.0            # sum |w| is scaled down to at most this
-    kelly_fraction: float = 0.5       # final multiplier in (0, 1]
-    vol_target: bool = True           # scale the book to `target_vol_annual` (never above the caps)
-    vol_method: str = 'ewma'          # ewma | garch (arch, refitted every `garch_refit_every` days)
-    halflife: float = 20.0            # EWMA half-life in days
+    """How signals become weights. Validated on construction; every error names its parameter."""
+
+    max_weight: float = 0.05  # per-name cap on |w| (0.05 for a broad universe, 0.5 for two indices)
+    z_scale: float = 0.05  # raw weight = z-score of the rank * z_scale, before the caps
+    gross_cap: float = 1.0  # sum |w| is scaled down to at most this
+    kelly_fraction: float = 0.5  # final multiplier in (0, 1]
+    vol_target: bool = True  # scale the book to `target_vol_annual` (never above the caps)
+    vol_method: str = 'ewma'  # ewma | garch (arch, refitted every `garch_refit_every` days)
+    halflife: float = 20.0  # EWMA half-life in days
     garch_refit_every: int = 20
     garch_min_obs: int = 100
     target_vol_annual: float = 0.10
-    max_leverage: float = 2.0         # largest vol-targeting multiplier
+    max_leverage: float = 2.0  # largest vol-targeting multiplier
     periods_per_year: int = 252
-    combiner_window: int = 60         # rolling window of the combiner's Sharpe ratios
+    combiner_window: int = 60  # rolling window of the combiner's Sharpe ratios
     disagreement_penalty: float = 0.5
 
-    def __post_init__(self): self.check()
+    def __post_init__(self):
+        self.check()
 
     def check(self):
-        "Check every field; raise `ConfigError` naming the first bad one."
-        _check(_finite(self.max_weight) and 0 < self.max_weight <= 1, 'max_weight', f'must be in (0, 1], got {self.max_weight!r}')
-        _check(_finite(self.z_scale) and self.z_scale > 0, 'z_scale', f'must be > 0, got {self.z_scale!r}')
-        _check(_finite(self.gross_cap) and self.gross_cap > 0, 'gross_cap', f'must be > 0, got {self.gross_cap!r}')
-        _check(_finite(self.kelly_fraction) and 0 < self.kelly_fraction <= 1, 'kelly_fraction', f'must be in (0, 1], got {self.kelly_fraction!r}')
-        _check(self.vol_method in ('ewma', 'garch'), 'vol_method', f"must be 'ewma' or 'garch', got {self.vol_method!r}")
-        _check(_finite(self.halflife) and self.halflife > 0, 'halflife', f'must be > 0, got {self.halflife!r}')
-        _check(isinstance(self.garch_refit_every, int) and self.garch_refit_every >= 1, 'garch_refit_every', 'must be an int >= 1')
-        _check(isinstance(self.garch_min_obs, int) and self.garch_min_obs >= 30, 'garch_min_obs', 'must be an int >= 30')
-        _check(_finite(self.target_vol_annual) and self.target_vol_annual > 0, 'target_vol_annual', f'must be > 0, got {self.target_vol_annual!r}')
-        _check(_finite(self.max_leverage) and self.max_leverage > 0, 'max_leverage', f'must be > 0, got {self.max_leverage!r}')
-        _check(isinstance(self.periods_per_year, int) and self.periods_per_year > 0, 'periods_per_year', 'must be an int > 0')
-        _check(isinstance(self.combiner_window, int) and self.combiner_window >= 2, 'combiner_window', 'must be an int >= 2')
-        _check(_finite(self.disagreement_penalty) and 0 <= self.disagreement_penalty <= 1, 'disagreement_penalty', 'must be in [0, 1]')
+        """Check every field; raise `ConfigError` naming the first bad one."""
+        _check(
+            _finite(self.max_weight) and 0 < self.max_weight <= 1,
+            'max_weight',
+            f'must be in (0, 1], got {self.max_weight!r}',
+        )
+        _check(
+            _finite(self.z_scale) and self.z_scale > 0,
+            'z_scale',
+            f'must be > 0, got {self.z_scale!r}',
+        )
+        _check(
+            _finite(self.gross_cap) and self.gross_cap > 0,
+            'gross_cap',
+            f'must be > 0, got {self.gross_cap!r}',
+        )
+        _check(
+            _finite(self.kelly_fraction) and 0 < self.kelly_fraction <= 1,
+            'kelly_fraction',
+            f'must be in (0, 1], got {self.kelly_fraction!r}',
+        )
+        _check(
+            self.vol_method in ('ewma', 'garch'),
+            'vol_method',
+            f"must be 'ewma' or 'garch', got {self.vol_method!r}",
+        )
+        _check(
+            _finite(self.halflife) and self.halflife > 0,
+            'halflife',
+            f'must be > 0, got {self.halflife!r}',
+        )
+        _check(
+            isinstance(self.garch_refit_every, int) and self.garch_refit_every >= 1,
+            'garch_refit_every',
+            'must be an int >= 1',
+        )
+        _check(
+            isinstance(self.garch_min_obs, int) and self.garch_min_obs >= 30,
+            'garch_min_obs',
+            'must be an int >= 30',
+        )
+        _check(
+            _finite(self.target_vol_annual) and self.target_vol_annual > 0,
+            'target_vol_annual',
+            f'must be > 0, got {self.target_vol_annual!r}',
+        )
+        _check(
+            _finite(self.max_leverage) and self.max_leverage > 0,
+            'max_leverage',
+            f'must be > 0, got {self.max_leverage!r}',
+        )
+        _check(
+            isinstance(self.periods_per_year, int) and self.periods_per_year > 0,
+            'periods_per_year',
+            'must be an int > 0',
+        )
+        _check(
+            isinstance(self.combiner_window, int) and self.combiner_window >= 2,
+            'combiner_window',
+            'must be an int >= 2',
+        )
+        _check(
+            _finite(self.disagreement_penalty) and 0 <= self.disagreement_penalty <= 1,
+            'disagreement_penalty',
+            'must be in [0, 1]',
+        )
 
 # %% ../nbs/06_portfolio.ipynb #6fda6c6f
 def is_excluded(sig: dict) -> bool:
-    "True when a signal may never carry a position: vetoed (`raw_outputs['vetoed']`) or FLAT."
+    """True when a signal may never carry a position: vetoed (`raw_outputs['vetoed']`) or FLAT."""
     return bool((sig.get('raw_outputs') or {}).get('vetoed', False)) or sig.get('signal') == 'FLAT'
 
+
 def scores_from_signals(signals: list[dict], use: str = 'strength') -> tuple[pd.Series, set]:
-    "Scores (symbol → direction·strength, or expected_return) and the set of excluded symbols, from signal dicts."
-    _check(use in ('strength', 'expected_return'), 'use', f"must be 'strength' or 'expected_return', got {use!r}")
+    """Scores (symbol → direction·strength, or expected_return) and the set of excluded symbols, from signal dicts."""
+    _check(
+        use in ('strength', 'expected_return'),
+        'use',
+        f"must be 'strength' or 'expected_return', got {use!r}",
+    )
     scores, excluded = {}, set()
     for s in signals:
         sym = s['symbol']
-        if is_excluded(s): excluded.add(sym)
-        if use == 'strength': scores[sym] = DIRECTION.get(s.get('signal'), 0.0) * float(np.clip(s.get('strength', 0.0), 0, 1))
-        else: scores[sym] = float(s.get('expected_return', np.nan))
+        if is_excluded(s):
+            excluded.add(sym)
+        if use == 'strength':
+            scores[sym] = DIRECTION.get(s.get('signal'), 0.0) * float(
+                np.clip(s.get('strength', 0.0), 0, 1)
+            )
+        else:
+            scores[sym] = float(s.get('expected_return', np.nan))
     return pd.Series(scores, dtype=float), excluded
 
+
 def apply_caps(w: pd.DataFrame, cfg: PortfolioConfig) -> pd.DataFrame:
-    "Clip each weight to ±`max_weight`, then scale each row so that its gross is at most `gross_cap`."
+    """Clip each weight to ±`max_weight`, then scale each row so that its gross is at most `gross_cap`."""
     w = w.clip(-cfg.max_weight, cfg.max_weight)
     gross = w.abs().sum(axis=1)
     return w.mul(np.minimum(1.0, cfg.gross_cap / gross.where(gross > 0, 1.0)), axis=0)
 
-def weights_panel(scores: pd.DataFrame, cfg: PortfolioConfig, exclude: pd.DataFrame | None = None) -> pd.DataFrame:
-    "Target weights for a date × symbol panel of scores: rank → z → cap → gross cap → Kelly; excluded, NaN and zero scores get 0."
+
+def weights_panel(
+    scores: pd.DataFrame, cfg: PortfolioConfig, exclude: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Target weights for a date × symbol panel of scores: rank → z → cap → gross cap → Kelly; excluded, NaN and zero scores get 0."""
     s = scores.astype(float)
     s = s.mask(s == 0)
-    if exclude is not None: s = s.mask(exclude.reindex_like(s).fillna(False).astype(bool))
+    if exclude is not None:
+        s = s.mask(exclude.reindex_like(s).fillna(False).astype(bool))
     r = s.rank(axis=1, method='average')
     n, sd = r.count(axis=1), r.std(axis=1, ddof=0)
     z = r.sub(r.mean(axis=1), axis=0).div(sd.where(sd > _EPS), axis=0)
@@ -98,56 +174,76 @@ def weights_panel(scores: pd.DataFrame, cfg: PortfolioConfig, exclude: pd.DataFr
     degenerate = (n == 1) | ((n > 1) & (sd <= _EPS))
     w = w.where(~degenerate, np.sign(s) * cfg.max_weight, axis=0).fillna(0.0)
     w = apply_caps(w, cfg) * cfg.kelly_fraction
-    return w.where(s.notna(), 0.0) + 0.0   # + 0.0 turns -0.0 into 0.0
+    return w.where(s.notna(), 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+
 
 def signals_to_weights(scores: pd.Series, cfg: PortfolioConfig, exclude=()) -> pd.Series:
-    "Target weights for one date's scores (symbol → score); names in `exclude` get exactly 0."
+    """Target weights for one date's scores (symbol → score); names in `exclude` get exactly 0."""
     scores = pd.Series(scores, dtype=float)
     mask = pd.DataFrame([scores.index.isin(list(exclude))], columns=scores.index)
     return weights_panel(scores.to_frame().T, cfg, mask).iloc[0].rename(None)
 
 # %% ../nbs/06_portfolio.ipynb #58bc4d1a
-def vol_forecast(returns: pd.Series, method: str = 'ewma', halflife: float = 20, refit_every: int = 20,
-                 min_obs: int = 100) -> pd.Series:
-    "Causal one-day-ahead daily volatility: the value at `t` uses returns `≤ t` (EWMA, or GARCH(1,1) from `arch`)."
+def vol_forecast(
+    returns: pd.Series,
+    method: str = 'ewma',
+    halflife: float = 20,
+    refit_every: int = 20,
+    min_obs: int = 100,
+) -> pd.Series:
+    """Causal one-day-ahead daily volatility: the value at `t` uses returns `≤ t` (EWMA, or GARCH(1,1) from `arch`)."""
     _check(method in ('ewma', 'garch'), 'method', f"must be 'ewma' or 'garch', got {method!r}")
     r = pd.Series(returns, dtype=float)
     if method == 'ewma':
-        return np.sqrt((r.fillna(0.0) ** 2).ewm(halflife=halflife, adjust=True).mean()).rename('vol')
+        return np.sqrt((r.fillna(0.0) ** 2).ewm(halflife=halflife, adjust=True).mean()).rename(
+            'vol'
+        )
     from arch import arch_model
+
     x = r.fillna(0.0).to_numpy() * 100.0
     out = np.full(len(x), np.nan)
     for k in range(min_obs - 1, len(x), refit_every):
-        fit = arch_model(x[: k + 1], mean='Zero', vol='GARCH', p=1, q=1, rescale=False).fit(disp='off')
+        fit = arch_model(x[: k + 1], mean='Zero', vol='GARCH', p=1, q=1, rescale=False).fit(
+            disp='off'
+        )
         om, al, be = (float(fit.params[p]) for p in ('omega', 'alpha[1]', 'beta[1]'))
         s2 = float(np.var(x[: min(75, k + 1)])) or 1e-8
         for t in range(min(k + refit_every, len(x))):
-            s2 = om + al * x[t] ** 2 + be * s2          # the forecast for t + 1 from data <= t
-            if t >= k: out[t] = np.sqrt(s2) / 100.0
+            s2 = om + al * x[t] ** 2 + be * s2  # the forecast for t + 1 from data <= t
+            if t >= k:
+                out[t] = np.sqrt(s2) / 100.0
     return pd.Series(out, index=r.index, name='vol')
 
-def vol_target_scale(forecast_vol, target_vol_annual: float = 0.10, max_leverage: float = 2.0, periods_per_year: int = 252):
-    "Multiplier `target / (daily forecast · √periods)` in [0, max_leverage]; zero forecast → max_leverage, NaN → 0."
+
+def vol_target_scale(
+    forecast_vol,
+    target_vol_annual: float = 0.10,
+    max_leverage: float = 2.0,
+    periods_per_year: int = 252,
+):
+    """Multiplier `target / (daily forecast · √periods)` in [0, max_leverage]; zero forecast → max_leverage, NaN → 0."""
     _check(target_vol_annual > 0, 'target_vol_annual', 'must be > 0')
     _check(max_leverage > 0, 'max_leverage', 'must be > 0')
     scalar = np.isscalar(forecast_vol)
     v = pd.Series([forecast_vol] if scalar else forecast_vol, dtype=float)
     ann = v * np.sqrt(periods_per_year)
-    with np.errstate(divide='ignore'): sc = (target_vol_annual / ann).clip(upper=max_leverage)
+    with np.errstate(divide='ignore'):
+        sc = (target_vol_annual / ann).clip(upper=max_leverage)
     sc = sc.where(ann > 0, max_leverage).where(v.notna(), 0.0)
     return float(sc.iloc[0]) if scalar else sc
 
 # %% ../nbs/06_portfolio.ipynb #9ea06c23
 class SignalCombiner:
-    "Performance-weighted meta-ensemble over any set of strategies (seed 000): rolling-Sharpe weights, losers at 0, disagreement penalty."
+    """Performance-weighted meta-ensemble over any set of strategies (seed 000): rolling-Sharpe weights, losers at 0, disagreement penalty."""
+
     def __init__(self, window: int = 60, penalty: float = 0.5, periods_per_year: int = 252):
         _check(isinstance(window, int) and window >= 2, 'window', 'must be an int >= 2')
         _check(0 <= penalty <= 1, 'penalty', 'must be in [0, 1]')
         self.window, self.penalty, self.ppy = window, penalty, periods_per_year
         self.returns = pd.DataFrame(dtype=float)
 
-    def update(self, strategy_returns: pd.DataFrame) -> 'SignalCombiner':
-        "Append realised daily returns (date × strategy; a repeated date overwrites). Returns self."
+    def update(self, strategy_returns: pd.DataFrame) -> SignalCombiner:
+        """Append realised daily returns (date × strategy; a repeated date overwrites). Returns self."""
         r = pd.concat([self.returns, pd.DataFrame(strategy_returns, dtype=float)])
         self.returns = r[~r.index.duplicated(keep='last')].sort_index()
         return self
@@ -160,33 +256,38 @@ class SignalCombiner:
         return pos.div(tot.where(tot > 0), axis=0).fillna(0.0)
 
     def sharpe(self) -> pd.Series:
-        "The latest rolling annualised Sharpe ratio of each strategy (NaN with fewer than `window` returns)."
-        r = self.returns.iloc[-self.window:]
-        if len(r) < self.window: return pd.Series(np.nan, index=self.returns.columns)
+        """The latest rolling annualised Sharpe ratio of each strategy (NaN with fewer than `window` returns)."""
+        r = self.returns.iloc[-self.window :]
+        if len(r) < self.window:
+            return pd.Series(np.nan, index=self.returns.columns)
         sd = r.std(ddof=1)
         return r.mean() / sd.where(sd > _EPS) * np.sqrt(self.ppy)
 
     def decision_weights(self) -> pd.DataFrame:
-        "Weights for a decision at the close of each date `t`, from returns dated `≤ t` (known by then)."
+        """Weights for a decision at the close of each date `t`, from returns dated `≤ t` (known by then)."""
         return self._weights_from(self.returns)
 
     def weights_history(self) -> pd.DataFrame:
-        "The weights to use on each date `t`, from returns dated `≤ t − 1` (the first row is all 0)."
+        """The weights to use on each date `t`, from returns dated `≤ t − 1` (the first row is all 0)."""
         return self._weights_from(self.returns).shift(1).fillna(0.0)
 
     def current_weights(self) -> pd.Series:
-        "The weights for the next trading day, from every return stored so far."
-        if self.returns.empty: return pd.Series(dtype=float)
+        """The weights for the next trading day, from every return stored so far."""
+        if self.returns.empty:
+            return pd.Series(dtype=float)
         return self._weights_from(self.returns).iloc[-1]
 
     def combine(self, signals: list[dict], weights: pd.Series | None = None) -> dict:
-        "Net signal in [−1, 1] per symbol from one date's signal dicts (`weights` default: `current_weights()`)."
+        """Net signal in [−1, 1] per symbol from one date's signal dicts (`weights` default: `current_weights()`)."""
         w = self.current_weights() if weights is None else pd.Series(weights, dtype=float)
         by_sym: dict[str, list[dict]] = {}
-        for s in signals: by_sym.setdefault(s['symbol'], []).append(s)
+        for s in signals:
+            by_sym.setdefault(s['symbol'], []).append(s)
         out = {}
         for sym, sigs in by_sym.items():
-            if any((s.get('raw_outputs') or {}).get('vetoed', False) for s in sigs): out[sym] = 0.0; continue
+            if any((s.get('raw_outputs') or {}).get('vetoed', False) for s in sigs):
+                out[sym] = 0.0
+                continue
             wi = np.array([float(w.get(s['strategy'], 0.0)) for s in sigs])
             d = np.array([DIRECTION.get(s.get('signal'), 0.0) for s in sigs])
             c = np.clip([float(s.get('strength', 0.0)) for s in sigs], 0, 1)
@@ -200,23 +301,43 @@ class SignalCombiner:
 # %% ../nbs/06_portfolio.ipynb #1dc9c035
 SIGNAL_COLUMNS = ('direction', 'strength', 'expected_return', 'vetoed')
 
+
 def signals_frame(signals: list[dict]) -> pd.DataFrame:
-    "Signal dicts as a frame indexed by (date, symbol) with the columns of `SIGNAL_COLUMNS`."
-    rows = [{'date': pd.Timestamp(s['asof']), 'symbol': s['symbol'], 'direction': DIRECTION.get(s.get('signal'), 0.0),
-             'strength': float(np.clip(s.get('strength', 0.0), 0, 1)), 'expected_return': float(s.get('expected_return', np.nan)),
-             'vetoed': bool((s.get('raw_outputs') or {}).get('vetoed', False))} for s in signals]
-    return pd.DataFrame(rows, columns=['date', 'symbol', *SIGNAL_COLUMNS]).set_index(['date', 'symbol']).sort_index()
+    """Signal dicts as a frame indexed by (date, symbol) with the columns of `SIGNAL_COLUMNS`."""
+    rows = [
+        {
+            'date': pd.Timestamp(s['asof']),
+            'symbol': s['symbol'],
+            'direction': DIRECTION.get(s.get('signal'), 0.0),
+            'strength': float(np.clip(s.get('strength', 0.0), 0, 1)),
+            'expected_return': float(s.get('expected_return', np.nan)),
+            'vetoed': bool((s.get('raw_outputs') or {}).get('vetoed', False)),
+        }
+        for s in signals
+    ]
+    return (
+        pd.DataFrame(rows, columns=['date', 'symbol', *SIGNAL_COLUMNS])
+        .set_index(['date', 'symbol'])
+        .sort_index()
+    )
+
 
 def signal_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    "Date × symbol scores `direction · strength` of one strategy's signal frame (vetoed → 0, i.e. no position)."
+    """Date × symbol scores `direction · strength` of one strategy's signal frame (vetoed → 0, i.e. no position)."""
     s = frame['direction'] * frame['strength'] * ~frame['vetoed'].astype(bool)
     return s.unstack('symbol').sort_index()
 
-def combine_panel(frames: dict[str, pd.DataFrame], weights: pd.DataFrame, penalty: float = 0.5) -> pd.DataFrame:
-    "Net signals (date × symbol) of several strategies' signal frames with per-date strategy `weights` (date × strategy)."
+
+def combine_panel(
+    frames: dict[str, pd.DataFrame], weights: pd.DataFrame, penalty: float = 0.5
+) -> pd.DataFrame:
+    """Net signals (date × symbol) of several strategies' signal frames with per-date strategy `weights` (date × strategy)."""
     _check(0 <= penalty <= 1, 'penalty', 'must be in [0, 1]')
-    if not frames: raise ConfigError('combine_panel: no strategies given')
-    long = pd.concat({k: f[list(SIGNAL_COLUMNS)] for k, f in frames.items()}, names=['strategy']).reset_index()
+    if not frames:
+        raise ConfigError('combine_panel: no strategies given')
+    long = pd.concat(
+        {k: f[list(SIGNAL_COLUMNS)] for k, f in frames.items()}, names=['strategy']
+    ).reset_index()
     w = weights.reindex(columns=list(frames)).stack().rename('w')
     w.index.names = ['date', 'strategy']
     long = long.join(w, on=['date', 'strategy'])
@@ -233,62 +354,93 @@ def combine_panel(frames: dict[str, pd.DataFrame], weights: pd.DataFrame, penalt
 # %% ../nbs/06_portfolio.ipynb #d041e988
 @dataclass
 class Guardrails(Config):
-    "Risk overrides after sizing: VIX above `vix_threshold` scales weights by `vix_scale`; a trailing stop with a cooldown."
+    """Risk overrides after sizing: VIX above `vix_threshold` scales weights by `vix_scale`; a trailing stop with a cooldown."""
+
     vix_threshold: float = 30.0
     vix_scale: float = 0.5
     trailing_stop: float = 0.02
     cooldown: int = 5
 
-    def __post_init__(self): self.check()
+    def __post_init__(self):
+        self.check()
 
     def check(self):
-        "Check every field; raise `ConfigError` naming the first bad one."
-        _check(_finite(self.vix_threshold) and self.vix_threshold > 0, 'vix_threshold', 'must be > 0')
-        _check(_finite(self.vix_scale) and 0 <= self.vix_scale <= 1, 'vix_scale', 'must be in [0, 1]')
-        _check(_finite(self.trailing_stop) and 0 < self.trailing_stop < 1, 'trailing_stop', 'must be in (0, 1)')
-        _check(isinstance(self.cooldown, int) and self.cooldown >= 1, 'cooldown', 'must be an int >= 1')
+        """Check every field; raise `ConfigError` naming the first bad one."""
+        _check(
+            _finite(self.vix_threshold) and self.vix_threshold > 0, 'vix_threshold', 'must be > 0'
+        )
+        _check(
+            _finite(self.vix_scale) and 0 <= self.vix_scale <= 1, 'vix_scale', 'must be in [0, 1]'
+        )
+        _check(
+            _finite(self.trailing_stop) and 0 < self.trailing_stop < 1,
+            'trailing_stop',
+            'must be in (0, 1)',
+        )
+        _check(
+            isinstance(self.cooldown, int) and self.cooldown >= 1, 'cooldown', 'must be an int >= 1'
+        )
 
     def vix_multiplier(self, vix) -> pd.Series | float:
-        "`vix_scale` where VIX is strictly above the threshold, else 1 (NaN VIX → 1: no information, no change)."
+        """`vix_scale` where VIX is strictly above the threshold, else 1 (NaN VIX → 1: no information, no change)."""
         v = pd.Series(vix, dtype=float) if not np.isscalar(vix) else pd.Series([vix], dtype=float)
         m = pd.Series(np.where(v > self.vix_threshold, self.vix_scale, 1.0), index=v.index)
         return float(m.iloc[0]) if np.isscalar(vix) else m
 
     def stop_series(self, equity: pd.Series) -> tuple[pd.Series, list[str]]:
-        "For each bar: is the book stopped after its close? And the trigger / re-entry events, in order."
+        """For each bar: is the book stopped after its close? And the trigger / re-entry events, in order."""
         eq = pd.Series(equity, dtype=float).dropna()
         events, flags, stopped, peak, s = [], np.zeros(len(eq), bool), False, -np.inf, 0
         lvl = lambda p: p * (1 - self.trailing_stop)
         for i, (dt, e) in enumerate(eq.items()):
-            day = pd.Timestamp(dt).strftime('%Y-%m-%d') if isinstance(dt, (pd.Timestamp, np.datetime64)) else dt
+            day = (
+                pd.Timestamp(dt).strftime('%Y-%m-%d')
+                if isinstance(dt, (pd.Timestamp, np.datetime64))
+                else dt
+            )
             if stopped:
                 if i - s >= self.cooldown:
                     stopped, peak = False, e
-                    events.append(f'{day}: trailing stop re-entry after the {self.cooldown}-bar cooldown; peak reset to {e:.6g}')
+                    events.append(
+                        f'{day}: trailing stop re-entry after the {self.cooldown}-bar cooldown; peak reset to {e:.6g}'
+                    )
                 elif e > lvl(peak):
                     stopped = False
-                    events.append(f'{day}: trailing stop re-entry, equity {e:.6g} recovered above {lvl(peak):.6g}')
+                    events.append(
+                        f'{day}: trailing stop re-entry, equity {e:.6g} recovered above {lvl(peak):.6g}'
+                    )
                 flags[i] = stopped
                 continue
             peak = max(peak, e)
             if e <= lvl(peak) + _EPS * abs(peak):
                 stopped, s = True, i
-                events.append(f'{day}: trailing stop triggered, equity {e:.6g} is {1 - e / peak:.2%} below its peak {peak:.6g} '
-                              f'(stop {self.trailing_stop:.2%}); flat for {self.cooldown} bars')
+                events.append(
+                    f'{day}: trailing stop triggered, equity {e:.6g} is {1 - e / peak:.2%} below its peak {peak:.6g} '
+                    f'(stop {self.trailing_stop:.2%}); flat for {self.cooldown} bars'
+                )
             flags[i] = stopped
         return pd.Series(flags, index=eq.index, name='stopped'), events
 
-    def apply(self, weights: pd.Series, vix: float | None, equity: pd.Series | None) -> tuple[pd.Series, list[str]]:
-        "Weights for the next bar after the VIX rule and the trailing stop, with readable events for today."
+    def apply(
+        self, weights: pd.Series, vix: float | None, equity: pd.Series | None
+    ) -> tuple[pd.Series, list[str]]:
+        """Weights for the next bar after the VIX rule and the trailing stop, with readable events for today."""
         w = pd.Series(weights, dtype=float).copy()
         events: list[str] = []
-        if vix is None or not np.isfinite(vix): events.append('VIX missing: no VIX scaling applied')
+        if vix is None or not np.isfinite(vix):
+            events.append('VIX missing: no VIX scaling applied')
         elif vix > self.vix_threshold:
             w = w * self.vix_scale
-            events.append(f'VIX {vix:.2f} > {self.vix_threshold:.2f}: position sizes scaled by {self.vix_scale:g}')
+            events.append(
+                f'VIX {vix:.2f} > {self.vix_threshold:.2f}: position sizes scaled by {self.vix_scale:g}'
+            )
         if equity is not None and len(equity):
             flags, ev = self.stop_series(equity)
-            last = str(pd.Timestamp(flags.index[-1]).strftime('%Y-%m-%d')) if isinstance(flags.index[-1], pd.Timestamp) else str(flags.index[-1])
+            last = (
+                str(pd.Timestamp(flags.index[-1]).strftime('%Y-%m-%d'))
+                if isinstance(flags.index[-1], pd.Timestamp)
+                else str(flags.index[-1])
+            )
             events += [e for e in ev if e.startswith(last + ':')]
             if flags.iloc[-1]:
                 w = w * 0.0

@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError, DataError, TrademlError, atomic_write_text, get_logger, project_paths, require
+from trademl.core import (
+    Config,
+    ConfigError,
+    DataError,
+    TrademlError,
+    atomic_write_text,
+    get_logger,
+    project_paths,
+    require,
+)
 from .portfolio import SignalCombiner
 from .strategy import StrategyConfig, StrategyRun, run_strategy, signal_history
 
@@ -26,41 +35,67 @@ __all__ = ['log', 'ReportConfig', 'report_data', 'vix_series', 'resolve_models',
 # %% ../nbs/06e_report.ipynb #a9264b28
 @dataclass
 class ReportConfig(Config):
-    "The strategy the report runs, how much history it replays, and the limits of its checks."
+    """The strategy the report runs, how much history it replays, and the limits of its checks."""
+
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    lookback: int = 300               # sessions replayed before the as-of date (combiner, vol forecast, stop, health)
-    health_window: int = 63           # seed 004: rolling window of the hit rate
-    health_threshold: float = 0.55    # seed 004: decay alarm below this hit rate
-    max_flip_share: float = 0.8       # seed 004: signals changing on more than this share of days is over-trading
-    turnover_limit: float = 0.5       # one-day turnover of the target book (0.5 = half the book changes)
+    lookback: int = (
+        300  # sessions replayed before the as-of date (combiner, vol forecast, stop, health)
+    )
+    health_window: int = 63  # seed 004: rolling window of the hit rate
+    health_threshold: float = 0.55  # seed 004: decay alarm below this hit rate
+    max_flip_share: float = (
+        0.8  # seed 004: signals changing on more than this share of days is over-trading
+    )
+    turnover_limit: float = 0.5  # one-day turnover of the target book (0.5 = half the book changes)
 
     def check(self):
-        "Windows must be positive and the thresholds within [0, 1]."
-        if self.lookback < 2 * self.health_window: raise ConfigError(f'lookback: must be at least 2 x health_window ({2 * self.health_window}), got {self.lookback}')
-        if self.health_window < 5: raise ConfigError(f'health_window: must be >= 5, got {self.health_window}')
+        """Windows must be positive and the thresholds within [0, 1]."""
+        if self.lookback < 2 * self.health_window:
+            raise ConfigError(
+                f'lookback: must be at least 2 x health_window ({2 * self.health_window}), got {self.lookback}'
+            )
+        if self.health_window < 5:
+            raise ConfigError(f'health_window: must be >= 5, got {self.health_window}')
         for k in ('health_threshold', 'max_flip_share'):
-            if not 0 <= getattr(self, k) <= 1: raise ConfigError(f'{k}: must be in [0, 1], got {getattr(self, k)!r}')
-        if not self.turnover_limit > 0: raise ConfigError(f'turnover_limit: must be > 0, got {self.turnover_limit!r}')
+            if not 0 <= getattr(self, k) <= 1:
+                raise ConfigError(f'{k}: must be in [0, 1], got {getattr(self, k)!r}')
+        if not self.turnover_limit > 0:
+            raise ConfigError(f'turnover_limit: must be > 0, got {self.turnover_limit!r}')
 
 # %% ../nbs/06e_report.ipynb #58378f2f
-def report_data(source: str = 'sample', path=None, asof=None, panel: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.Timestamp]:
-    "The panel up to `asof` (default: its last date) and the as-of date; an as-of date beyond the data is an error."
+def report_data(
+    source: str = 'sample', path=None, asof=None, panel: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The panel up to `asof` (default: its last date) and the as-of date; an as-of date beyond the data is an error."""
     from trademl.data import load_panel, validate_panel
-    if panel is None: panel = load_panel(source, path, end=asof)
-    else: panel = validate_panel(panel)[lambda d: d['date'] <= pd.Timestamp(asof)] if asof is not None else validate_panel(panel)
-    if panel.empty: raise DataError(f'no data in source {source!r} up to {asof}')
+
+    if panel is None:
+        panel = load_panel(source, path, end=asof)
+    else:
+        panel = (
+            validate_panel(panel)[lambda d: d['date'] <= pd.Timestamp(asof)]
+            if asof is not None
+            else validate_panel(panel)
+        )
+    if panel.empty:
+        raise DataError(f'no data in source {source!r} up to {asof}')
     last = panel['date'].max()
-    if asof is None: return panel, last
+    if asof is None:
+        return panel, last
     asof = pd.Timestamp(asof)
     if asof > last:
-        raise DataError(f'as-of date {asof:%Y-%m-%d} is after the last date in the data ({last:%Y-%m-%d}, source {source!r}); '
-                        f'no report can be made for it')
+        raise DataError(
+            f'as-of date {asof:%Y-%m-%d} is after the last date in the data ({last:%Y-%m-%d}, source {source!r}); '
+            f'no report can be made for it'
+        )
     return panel, asof
 
+
 def vix_series(source: str, panel: pd.DataFrame) -> pd.Series | None:
-    "VIX closes for the guardrail: the sample's auxiliary series, or the `^VIX` symbol of the panel; None if neither."
+    """VIX closes for the guardrail: the sample's auxiliary series, or the `^VIX` symbol of the panel; None if neither."""
     if source == 'sample':
         from trademl.data import load_auxiliary
+
         return load_auxiliary()['vix'].dropna()
     if '^VIX' in set(panel['symbol']):
         return panel.loc[panel['symbol'] == '^VIX'].set_index('date')['close']
@@ -68,58 +103,111 @@ def vix_series(source: str, panel: pd.DataFrame) -> pd.Series | None:
 
 # %% ../nbs/06e_report.ipynb #85125b98
 def _registered_folder(name: str, ch: dict, tracking_uri: str | None) -> Path:
-    "The champion's artifact folder: its source when that is a local folder, else a downloaded copy under artifacts/registry/."
+    """The champion's artifact folder: its source when that is a local folder, else a downloaded copy under artifacts/registry/."""
     from urllib.parse import unquote, urlparse
+
     src = ch['source']
     local = Path(unquote(urlparse(src).path)) if src.startswith('file:') else Path(src)
-    if local.is_dir(): return local
+    if local.is_dir():
+        return local
     import mlflow
+
     dst = project_paths().artifacts / 'registry' / name / str(ch['version'])
     if not (dst / 'model').is_dir():
         dst.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(artifact_uri=src, dst_path=str(dst), tracking_uri=tracking_uri)
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=src, dst_path=str(dst), tracking_uri=tracking_uri
+        )
     return dst / 'model'
 
-def resolve_models(model=None, registry: str | None = None, tracking_uri: str | None = None) -> list[dict]:
-    "Model sources as `{name, path, registry}`: the registered champion of `registry`, or the artifact folder(s) in `model`."
+
+def resolve_models(
+    model=None, registry: str | None = None, tracking_uri: str | None = None
+) -> list[dict]:
+    """Model sources as `{name, path, registry}`: the registered champion of `registry`, or the artifact folder(s) in `model`."""
     if registry:
         from trademl.governance import champion
+
         ch = champion(registry, tracking_uri)
-        if ch is None: raise TrademlError(f"registered model {registry!r} has no champion yet; promote a version first (trademl.governance.promote_if_better)")
-        return [{'name': registry, 'path': _registered_folder(registry, ch, tracking_uri),
-                 'registry': {'name': registry, 'version': ch['version'], 'run_id': ch['run_id'], 'source': ch['source']}}]
-    if not model: raise TrademlError('no model given: pass model=<artifact folder>[,<folder>...] or registry=<registered name>')
+        if ch is None:
+            raise TrademlError(
+                f'registered model {registry!r} has no champion yet; promote a version first (trademl.governance.promote_if_better)'
+            )
+        return [
+            {
+                'name': registry,
+                'path': _registered_folder(registry, ch, tracking_uri),
+                'registry': {
+                    'name': registry,
+                    'version': ch['version'],
+                    'run_id': ch['run_id'],
+                    'source': ch['source'],
+                },
+            }
+        ]
+    if not model:
+        raise TrademlError(
+            'no model given: pass model=<artifact folder>[,<folder>...] or registry=<registered name>'
+        )
     paths = [Path(m.strip()) for m in (model.split(',') if isinstance(model, str) else model)]
     out = []
     for p in paths:
         if not ((p / 'model_info.json').is_file() or (p / 'ensemble.json').is_file()):
-            raise TrademlError(f'model folder {p} is not a trained model or ensemble (no model_info.json or ensemble.json)')
+            raise TrademlError(
+                f'model folder {p} is not a trained model or ensemble (no model_info.json or ensemble.json)'
+            )
         out.append({'name': p.name, 'path': p, 'registry': None})
     return out
 
+
 def model_version(src: dict) -> dict:
-    "What identifies a model: its path, weights hash, training range, data hash and registry version."
+    """What identifies a model: its path, weights hash, training range, data hash and registry version."""
     p = Path(src['path'])
     info_file = p / 'model_info.json'
     if (p / 'ensemble.json').is_file():
         meta = json.loads((p / 'ensemble.json').read_text())
-        return {'name': src['name'], 'kind': 'ensemble', 'path': str(p), 'members': meta['models'], 'registry': src['registry']}
+        return {
+            'name': src['name'],
+            'kind': 'ensemble',
+            'path': str(p),
+            'members': meta['models'],
+            'registry': src['registry'],
+        }
     info = json.loads(info_file.read_text())
-    return {'name': src['name'], 'kind': info['model'], 'path': str(p), 'weights_sha256': info.get('weights_sha256', '')[:16],
-            'train_range': info.get('train_range'), 'data_hash': info.get('dataset', {}).get('panel_hash'),
-            'embedder': info.get('embedder', {}).get('fingerprint'), 'registry': src['registry']}
+    return {
+        'name': src['name'],
+        'kind': info['model'],
+        'path': str(p),
+        'weights_sha256': info.get('weights_sha256', '')[:16],
+        'train_range': info.get('train_range'),
+        'data_hash': info.get('dataset', {}).get('panel_hash'),
+        'embedder': info.get('embedder', {}).get('fingerprint'),
+        'registry': src['registry'],
+    }
 
 # %% ../nbs/06e_report.ipynb #064b5ddb
-def model_health(frame: pd.DataFrame, panel: pd.DataFrame, horizon: int, window: int = 63, threshold: float = 0.55,
-                 max_flip_share: float = 0.8) -> tuple[dict, pd.Series]:
-    "Hit rate over the last `window` dates with known outcomes, the always-long rate, flip share and alarms; and the rolling hit rate."
+def model_health(
+    frame: pd.DataFrame,
+    panel: pd.DataFrame,
+    horizon: int,
+    window: int = 63,
+    threshold: float = 0.55,
+    max_flip_share: float = 0.8,
+) -> tuple[dict, pd.Series]:
+    """Hit rate over the last `window` dates with known outcomes, the always-long rate, flip share and alarms; and the rolling hit rate."""
     from trademl.labels import forward_returns
+
     fr = forward_returns(panel, [horizon])[f'ret_{horizon}'].swaplevel().rename('outcome')
     df = frame.join(fr, how='left')
     prob = df['prob'] if 'prob' in df else (df['direction'] > 0).astype(float)
     known = df['outcome'].notna()
     hit = ((prob >= 0.5) == (df['outcome'] > 0)).where(known)
-    by_day = pd.DataFrame({'hit': hit, 'up': (df['outcome'] > 0).where(known)}).groupby(level='date').mean().dropna()
+    by_day = (
+        pd.DataFrame({'hit': hit, 'up': (df['outcome'] > 0).where(known)})
+        .groupby(level='date')
+        .mean()
+        .dropna()
+    )
     rolling = by_day['hit'].rolling(window, min_periods=window).mean().rename('hit_rate')
     last = by_day.index[-window:] if len(by_day) else by_day.index
     rows = df.index.get_level_values('date').isin(last) & known.to_numpy()
@@ -130,20 +218,39 @@ def model_health(frame: pd.DataFrame, panel: pd.DataFrame, horizon: int, window:
     recent = d.iloc[-window:]
     flips = float((recent.diff().iloc[1:] != 0).to_numpy().mean()) if len(recent) > 1 else np.nan
     alarms = []
-    if n == 0: alarms.append(f'no outcome known yet in the last {window} sessions: health unknown')
-    elif hr < threshold: alarms.append(f'decay alarm: hit rate {hr:.1%} over the last {len(last)} sessions with known outcomes is below {threshold:.0%} '
-                                       f'(always-long {base:.1%} on the same rows)')
-    if np.isfinite(flips) and flips > max_flip_share: alarms.append(f'persistence alarm: signals changed on {flips:.0%} of symbol-days (limit {max_flip_share:.0%})')
+    if n == 0:
+        alarms.append(f'no outcome known yet in the last {window} sessions: health unknown')
+    elif hr < threshold:
+        alarms.append(
+            f'decay alarm: hit rate {hr:.1%} over the last {len(last)} sessions with known outcomes is below {threshold:.0%} '
+            f'(always-long {base:.1%} on the same rows)'
+        )
+    if np.isfinite(flips) and flips > max_flip_share:
+        alarms.append(
+            f'persistence alarm: signals changed on {flips:.0%} of symbol-days (limit {max_flip_share:.0%})'
+        )
     z = (hr - 0.5) / np.sqrt(0.25 / n) if n else np.nan
-    return ({'hit_rate': hr, 'always_long': base, 'n': n, 'z_vs_coin': float(z), 'first': last.min() if n else None,
-             'last': last.max() if n else None, 'flip_share': flips, 'alarms': alarms}, rolling)
+    return (
+        {
+            'hit_rate': hr,
+            'always_long': base,
+            'n': n,
+            'z_vs_coin': float(z),
+            'first': last.min() if n else None,
+            'last': last.max() if n else None,
+            'flip_share': flips,
+            'alarms': alarms,
+        },
+        rolling,
+    )
 
 # %% ../nbs/06e_report.ipynb #5db3cb07
 def _check_row(check, value, limit, status, detail=''):
     return {'check': check, 'value': value, 'limit': limit, 'status': status, 'detail': detail}
 
+
 def risk_checks(run: StrategyRun, cfg: ReportConfig) -> pd.DataFrame:
-    "Exposure, position size, turnover, the VIX rule and the trailing stop, for the last date of a run."
+    """Exposure, position size, turnover, the VIX rule and the trailing stop, for the last date of a run."""
     t = run.targets
     w, prev = t.iloc[-1], (t.iloc[-2] if len(t) > 1 else t.iloc[-1] * 0)
     pc, g = cfg.strategy.portfolio, cfg.strategy.guardrails
@@ -152,23 +259,54 @@ def risk_checks(run: StrategyRun, cfg: ReportConfig) -> pd.DataFrame:
     vix = run.vix.iloc[-1]
     eq = run.result.equity
     dd = float(eq.iloc[-1] / max(eq.max(), 1.0) - 1)
-    rows = [_check_row('gross exposure', gross, pc.gross_cap, 'ok' if gross <= pc.gross_cap + 1e-12 else 'breach'),
-            _check_row('net exposure', net, None, 'info'),
-            _check_row('largest position', big, pc.max_weight, 'ok' if big <= pc.max_weight + 1e-12 else 'breach', str(w.abs().idxmax()) if big > 0 else ''),
-            _check_row('turnover today', turnover, cfg.turnover_limit, 'ok' if turnover <= cfg.turnover_limit else 'breach',
-                       'half the sum of |target - previous target|'),
-            _check_row('VIX guardrail', float(vix), g.vix_threshold,
-                       'unavailable' if not np.isfinite(vix) else 'active' if vix > g.vix_threshold else 'ok',
-                       'no VIX series for this source' if not np.isfinite(vix) else f'weights x{g.vix_scale:g} while VIX > {g.vix_threshold:g}'),
-            _check_row('trailing stop', dd, -g.trailing_stop, 'active' if bool(run.stopped.iloc[-1]) else 'ok',
-                       'drawdown of the book from its peak over the look-back')]
-    if not cfg.strategy.use_guardrails: rows[-2]['status'] = rows[-1]['status'] = 'disabled'
+    rows = [
+        _check_row(
+            'gross exposure',
+            gross,
+            pc.gross_cap,
+            'ok' if gross <= pc.gross_cap + 1e-12 else 'breach',
+        ),
+        _check_row('net exposure', net, None, 'info'),
+        _check_row(
+            'largest position',
+            big,
+            pc.max_weight,
+            'ok' if big <= pc.max_weight + 1e-12 else 'breach',
+            str(w.abs().idxmax()) if big > 0 else '',
+        ),
+        _check_row(
+            'turnover today',
+            turnover,
+            cfg.turnover_limit,
+            'ok' if turnover <= cfg.turnover_limit else 'breach',
+            'half the sum of |target - previous target|',
+        ),
+        _check_row(
+            'VIX guardrail',
+            float(vix),
+            g.vix_threshold,
+            'unavailable' if not np.isfinite(vix) else 'active' if vix > g.vix_threshold else 'ok',
+            'no VIX series for this source'
+            if not np.isfinite(vix)
+            else f'weights x{g.vix_scale:g} while VIX > {g.vix_threshold:g}',
+        ),
+        _check_row(
+            'trailing stop',
+            dd,
+            -g.trailing_stop,
+            'active' if bool(run.stopped.iloc[-1]) else 'ok',
+            'drawdown of the book from its peak over the look-back',
+        ),
+    ]
+    if not cfg.strategy.use_guardrails:
+        rows[-2]['status'] = rows[-1]['status'] = 'disabled'
     return pd.DataFrame(rows)
 
 # %% ../nbs/06e_report.ipynb #e20faced
 @dataclass
 class DailyReport:
-    "Everything the daily report shows: targets, signals, checks, model health, versions, and the run behind them."
+    """Everything the daily report shows: targets, signals, checks, model health, versions, and the run behind them."""
+
     asof: pd.Timestamp
     targets: pd.DataFrame
     checks: pd.DataFrame
@@ -177,63 +315,110 @@ class DailyReport:
     versions: dict
     run: StrategyRun
     config: ReportConfig
-    book: pd.DataFrame = None       # per strategy: rolling Sharpe and combiner weight at the as-of date
-    overlay: dict = None            # vol-targeting scale, VIX and its multiplier, trailing stop at the as-of date
-    explain: dict = None            # per model: attention over the window and (TFT) variable-group weights at the as-of date
+    book: pd.DataFrame = None  # per strategy: rolling Sharpe and combiner weight at the as-of date
+    overlay: dict = (
+        None  # vol-targeting scale, VIX and its multiplier, trailing stop at the as-of date
+    )
+    explain: dict = None  # per model: attention over the window and (TFT) variable-group weights at the as-of date
 
     @property
     def alarms(self) -> list[str]:
-        "Every model-health alarm, prefixed by the model."
+        """Every model-health alarm, prefixed by the model."""
         return [f'{m}: {a}' for m, r in self.health.iterrows() for a in r['alarms']]
 
     @property
     def status(self) -> str:
-        "`breach` if a risk limit is broken, `warn` if a guardrail is active or a model alarm is raised, else `ok`."
-        if (self.checks['status'] == 'breach').any(): return 'breach'
-        if (self.checks['status'] == 'active').any() or self.alarms: return 'warn'
+        """`breach` if a risk limit is broken, `warn` if a guardrail is active or a model alarm is raised, else `ok`."""
+        if (self.checks['status'] == 'breach').any():
+            return 'breach'
+        if (self.checks['status'] == 'active').any() or self.alarms:
+            return 'warn'
         return 'ok'
 
     def summary_line(self) -> str:
-        "One line for logs and the command line."
+        """One line for logs and the command line."""
         w = self.targets['target']
-        return (f'{self.asof:%Y-%m-%d}: status {self.status}; {int((w != 0).sum())} positions, gross {w.abs().sum():.3f}, '
-                f'net {w.sum():+.3f}, turnover {self.checks.set_index("check").loc["turnover today", "value"]:.3f}; '
-                f'{len(self.alarms)} model alarm(s)')
+        return (
+            f'{self.asof:%Y-%m-%d}: status {self.status}; {int((w != 0).sum())} positions, gross {w.abs().sum():.3f}, '
+            f'net {w.sum():+.3f}, turnover {self.checks.set_index("check").loc["turnover today", "value"]:.3f}; '
+            f'{len(self.alarms)} model alarm(s)'
+        )
 
     def to_json(self) -> dict:
-        "A JSON-friendly summary (targets, checks, health, versions)."
+        """A JSON-friendly summary (targets, checks, health, versions)."""
         h = self.health.copy()
-        for c in ('first', 'last'): h[c] = h[c].map(lambda v: f'{v:%Y-%m-%d}' if isinstance(v, pd.Timestamp) else v)
+        for c in ('first', 'last'):
+            h[c] = h[c].map(lambda v: f'{v:%Y-%m-%d}' if isinstance(v, pd.Timestamp) else v)
         clean = lambda v: None if isinstance(v, float) and not np.isfinite(v) else v
-        return {'asof': f'{self.asof:%Y-%m-%d}', 'status': self.status, 'summary': self.summary_line(),
-                'targets': {s: float(v) for s, v in self.targets['target'].items()},
-                'checks': [{k: clean(v) for k, v in r.items()} for r in self.checks.to_dict('records')],
-                'health': {m: {k: clean(v) for k, v in r.items()} for m, r in h.to_dict('index').items()},
-                'alarms': self.alarms, 'book': {k: {c: clean(float(v)) for c, v in r.items()} for k, r in self.book.to_dict('index').items()},
-                'overlay': {k: clean(v) for k, v in self.overlay.items()}, 'versions': self.versions, 'config': self.config.to_dict()}
+        return {
+            'asof': f'{self.asof:%Y-%m-%d}',
+            'status': self.status,
+            'summary': self.summary_line(),
+            'targets': {s: float(v) for s, v in self.targets['target'].items()},
+            'checks': [{k: clean(v) for k, v in r.items()} for r in self.checks.to_dict('records')],
+            'health': {
+                m: {k: clean(v) for k, v in r.items()} for m, r in h.to_dict('index').items()
+            },
+            'alarms': self.alarms,
+            'book': {
+                k: {c: clean(float(v)) for c, v in r.items()}
+                for k, r in self.book.to_dict('index').items()
+            },
+            'overlay': {k: clean(v) for k, v in self.overlay.items()},
+            'versions': self.versions,
+            'config': self.config.to_dict(),
+        }
+
 
 def model_explain(path, panel: pd.DataFrame, asof) -> dict:
-    "Attention over the input window (per symbol) and, for TFT, the weights of its variable groups, from `predict` at `asof`."
-    if not (Path(path) / 'model_info.json').is_file(): return {}
+    """Attention over the input window (per symbol) and, for TFT, the weights of its variable groups, from `predict` at `asof`."""
+    if not (Path(path) / 'model_info.json').is_file():
+        return {}
     from trademl.inference import predict
+
     pred = predict(path, panel, asof=asof)
     syms, out = list(pred.frame.index), {}
-    if 'attn' in pred.explain: out['attention'] = pd.DataFrame(pred.explain['attn'].T, columns=syms)
+    if 'attn' in pred.explain:
+        out['attention'] = pd.DataFrame(pred.explain['attn'].T, columns=syms)
     if 'var_weights' in pred.explain:
-        out['variable_weights'] = pd.DataFrame(pred.explain['var_weights'].mean(axis=1), index=syms, columns=['price', 'kronos', 'context'])
+        out['variable_weights'] = pd.DataFrame(
+            pred.explain['var_weights'].mean(axis=1),
+            index=syms,
+            columns=['price', 'kronos', 'context'],
+        )
     return out
+
 
 def _stale(panel: pd.DataFrame, symbols, asof) -> list[str]:
     last = panel.groupby('symbol')['date'].max()
-    return [f'{s} (last bar {last[s]:%Y-%m-%d})' if s in last else f'{s} (no data)' for s in symbols if s not in last or last[s] != asof]
+    return [
+        f'{s} (last bar {last[s]:%Y-%m-%d})' if s in last else f'{s} (no data)'
+        for s in symbols
+        if s not in last or last[s] != asof
+    ]
 
-def daily_report(asof=None, source: str = 'sample', path=None, model=None, registry: str | None = None,
-                 tracking_uri: str | None = None, config: ReportConfig | str | Path | None = None,
-                 panel: pd.DataFrame | None = None) -> DailyReport:
-    "Build the daily report at `asof` from data up to it, for the champion of `registry` or the folder(s) in `model`."
+
+def daily_report(
+    asof=None,
+    source: str = 'sample',
+    path=None,
+    model=None,
+    registry: str | None = None,
+    tracking_uri: str | None = None,
+    config: ReportConfig | str | Path | None = None,
+    panel: pd.DataFrame | None = None,
+) -> DailyReport:
+    """Build the daily report at `asof` from data up to it, for the champion of `registry` or the folder(s) in `model`."""
     from trademl import __version__
     from trademl.dataset import panel_hash
-    cfg = config if isinstance(config, ReportConfig) else ReportConfig.from_yaml(config) if config else ReportConfig()
+
+    cfg = (
+        config
+        if isinstance(config, ReportConfig)
+        else ReportConfig.from_yaml(config)
+        if config
+        else ReportConfig()
+    )
     sources = resolve_models(model, registry, tracking_uri)
     data, asof = report_data(source, path, asof, panel)
     dates = pd.DatetimeIndex(sorted(data['date'].unique()))
@@ -241,13 +426,25 @@ def daily_report(asof=None, source: str = 'sample', path=None, model=None, regis
     frames, health, series, versions = {}, {}, {}, []
     for src in sources:
         ver = model_version(src)
-        f = signal_history(src['path'], data, start=start, end=asof, horizon=cfg.strategy.horizon, min_edge=cfg.strategy.min_edge)
+        f = signal_history(
+            src['path'],
+            data,
+            start=start,
+            end=asof,
+            horizon=cfg.strategy.horizon,
+            min_edge=cfg.strategy.min_edge,
+        )
         scored = sorted(set(f.index.get_level_values('symbol')))
         stale = _stale(data, scored, asof)
-        if stale: raise DataError(f'model {src["name"]}: no bar on the as-of date {asof:%Y-%m-%d} for symbol(s): {", ".join(stale)}')
+        if stale:
+            raise DataError(
+                f'model {src["name"]}: no bar on the as-of date {asof:%Y-%m-%d} for symbol(s): {", ".join(stale)}'
+            )
         name = src['name'] if src['name'] not in frames else f'{src["name"]}_{len(frames)}'
         frames[name] = f
-        health[name], series[name] = model_health(f, data, f.attrs['horizon'], cfg.health_window, cfg.health_threshold, cfg.max_flip_share)
+        health[name], series[name] = model_health(
+            f, data, f.attrs['horizon'], cfg.health_window, cfg.health_threshold, cfg.max_flip_share
+        )
         versions.append(ver | {'strategy': name, 'horizon': f.attrs['horizon']})
     run = run_strategy(frames, data, cfg.strategy, vix_series(source, data))
     explain = {name: model_explain(src['path'], data, asof) for name, src in zip(frames, sources)}
@@ -257,66 +454,133 @@ def daily_report(asof=None, source: str = 'sample', path=None, model=None, regis
     targets['net_signal'] = run.net_signal.iloc[-1].reindex(targets.index)
     for k, f in frames.items():
         now = f.xs(asof, level='date').reindex(targets.index)
-        targets[f'{k}_signal'] = now['direction'].map({1.0: 'LONG', -1.0: 'SHORT', 0.0: 'FLAT'}).where(~now['vetoed'].fillna(False).astype(bool), 'VETOED')
+        targets[f'{k}_signal'] = (
+            now['direction']
+            .map({1.0: 'LONG', -1.0: 'SHORT', 0.0: 'FLAT'})
+            .where(~now['vetoed'].fillna(False).astype(bool), 'VETOED')
+        )
         targets[f'{k}_prob'] = now['prob']
     targets.index.name = 'symbol'
     last = t.index[-1]
     pc = cfg.strategy.portfolio
-    sharpe = SignalCombiner(pc.combiner_window, pc.disagreement_penalty, pc.periods_per_year).update(run.strategy_returns).sharpe()
-    book = pd.DataFrame({'rolling_sharpe': sharpe.reindex(list(frames)), 'combiner_weight': run.combiner_weights.reindex(columns=list(frames)).iloc[-1]})
+    sharpe = (
+        SignalCombiner(pc.combiner_window, pc.disagreement_penalty, pc.periods_per_year)
+        .update(run.strategy_returns)
+        .sharpe()
+    )
+    book = pd.DataFrame(
+        {
+            'rolling_sharpe': sharpe.reindex(list(frames)),
+            'combiner_weight': run.combiner_weights.reindex(columns=list(frames)).iloc[-1],
+        }
+    )
     book.index.name = 'strategy'
-    overlay = {'vol_scale': float(run.vol_scale.loc[last]), 'vix': float(run.vix.loc[last]), 'vix_multiplier': float(run.vix_multiplier.loc[last]),
-               'trailing_stop_active': bool(run.stopped.loc[last])}
+    overlay = {
+        'vol_scale': float(run.vol_scale.loc[last]),
+        'vix': float(run.vix.loc[last]),
+        'vix_multiplier': float(run.vix_multiplier.loc[last]),
+        'trailing_stop_active': bool(run.stopped.loc[last]),
+    }
     hdf = pd.DataFrame(health).T
     hdf.index.name = 'model'
-    data_ver = {'source': source, 'path': str(path) if path else None, 'symbols': sorted(data['symbol'].unique()), 'rows': int(len(data)),
-                'first': f'{data["date"].min():%Y-%m-%d}', 'last': f'{data["date"].max():%Y-%m-%d}', 'hash': panel_hash(data)}
-    vers = {'asof': f'{asof:%Y-%m-%d}', 'trademl': __version__, 'data': data_ver, 'models': versions,
-            'lookback': {'first': f'{start:%Y-%m-%d}', 'last': f'{asof:%Y-%m-%d}', 'sessions': int((dates >= start).sum())}}
-    return DailyReport(asof, targets, risk_checks(run, cfg), hdf, pd.DataFrame(series), vers, run, cfg, book, overlay, explain)
+    data_ver = {
+        'source': source,
+        'path': str(path) if path else None,
+        'symbols': sorted(data['symbol'].unique()),
+        'rows': int(len(data)),
+        'first': f'{data["date"].min():%Y-%m-%d}',
+        'last': f'{data["date"].max():%Y-%m-%d}',
+        'hash': panel_hash(data),
+    }
+    vers = {
+        'asof': f'{asof:%Y-%m-%d}',
+        'trademl': __version__,
+        'data': data_ver,
+        'models': versions,
+        'lookback': {
+            'first': f'{start:%Y-%m-%d}',
+            'last': f'{asof:%Y-%m-%d}',
+            'sessions': int((dates >= start).sum()),
+        },
+    }
+    return DailyReport(
+        asof,
+        targets,
+        risk_checks(run, cfg),
+        hdf,
+        pd.DataFrame(series),
+        vers,
+        run,
+        cfg,
+        book,
+        overlay,
+        explain,
+    )
 
 # %% ../nbs/06e_report.ipynb #bec62743
-_CSS = '''body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}.ok{color:#17702a}.warn,.active{color:#a86400}.breach{color:#b00020;font-weight:bold}
-.status{font-size:1.3em}code{background:#f5f5f5;padding:1px 4px}'''
+.status{font-size:1.3em}code{background:#f5f5f5;padding:1px 4px}"""
+
 
 def report_figures(report: DailyReport) -> dict:
-    "Plotly figures: the book's equity and drawdown over the look-back, target weights, and each model's rolling hit rate."
+    """Plotly figures: the book's equity and drawdown over the look-back, target weights, and each model's rolling hit rate."""
     go = require('plotly.graph_objects', 'the daily report')
     figs = report.run.result.figures()
     t = report.run.targets
     fw = go.Figure([go.Scatter(x=t.index, y=t[c], name=c, stackgroup='w') for c in t.columns])
     fw.update_layout(title='Target weights over the look-back')
-    fh = go.Figure([go.Scatter(x=s.index, y=s.values, name=k) for k, s in report.health_series.items()])
+    fh = go.Figure(
+        [go.Scatter(x=s.index, y=s.values, name=k) for k, s in report.health_series.items()]
+    )
     fh.add_hline(y=report.config.health_threshold, line_dash='dash', annotation_text='decay alarm')
-    fh.update_layout(title=f'Rolling {report.config.health_window}-session hit rate', yaxis_tickformat='.0%')
+    fh.update_layout(
+        title=f'Rolling {report.config.health_window}-session hit rate', yaxis_tickformat='.0%'
+    )
     out = {'equity': figs['equity'], 'drawdown': figs['drawdown'], 'weights': fw, 'health': fh}
     for m, ex in (report.explain or {}).items():
         if 'attention' in ex:
             a = ex['attention']
-            f = go.Figure([go.Scatter(x=list(range(-len(a) + 1, 1)), y=a[c], name=c) for c in a.columns])
-            f.update_layout(title=f'{m}: attention over the input window at the as-of date', xaxis_title='position (0 = as-of date; patches for TimeFormer)')
+            f = go.Figure(
+                [go.Scatter(x=list(range(-len(a) + 1, 1)), y=a[c], name=c) for c in a.columns]
+            )
+            f.update_layout(
+                title=f'{m}: attention over the input window at the as-of date',
+                xaxis_title='position (0 = as-of date; patches for TimeFormer)',
+            )
             out[f'{m}_attention'] = f
         if 'variable_weights' in ex:
             v = ex['variable_weights']
             f = go.Figure([go.Bar(x=v.columns, y=v.loc[s], name=s) for s in v.index])
-            f.update_layout(title=f'{m}: variable-selection weights (mean over the window)', barmode='group')
+            f.update_layout(
+                title=f'{m}: variable-selection weights (mean over the window)', barmode='group'
+            )
             out[f'{m}_variables'] = f
     return out
 
+
 def report_html(report: DailyReport, plotlyjs: str = 'inline') -> str:
-    "The report as one HTML page: self-contained with `plotlyjs='inline'` (about 4 MB), or loading plotly.js from its CDN with `'cdn'`."
-    if plotlyjs not in ('inline', 'cdn'): raise ConfigError(f"plotlyjs: expected 'inline' or 'cdn', got {plotlyjs!r}")
+    """The report as one HTML page: self-contained with `plotlyjs='inline'` (about 4 MB), or loading plotly.js from its CDN with `'cdn'`."""
+    if plotlyjs not in ('inline', 'cdn'):
+        raise ConfigError(f"plotlyjs: expected 'inline' or 'cdn', got {plotlyjs!r}")
     fmt = lambda df: df.to_html(float_format=lambda v: f'{v:.4f}', na_rep='', border=0, escape=True)
     checks = report.checks.copy()
     checks['status'] = checks['status'].map(lambda s: f'<span class="{s}">{s}</span>')
     health = report.health.drop(columns=['alarms'])
-    alarms = ''.join(f'<li class="warn">{html.escape(a)}</li>' for a in report.alarms) or '<li class="ok">no alarm</li>'
+    alarms = (
+        ''.join(f'<li class="warn">{html.escape(a)}</li>' for a in report.alarms)
+        or '<li class="ok">no alarm</li>'
+    )
     events = report.run.events
     ev = fmt(events.tail(20)) if len(events) else '<p>No guardrail event in the look-back.</p>'
     figs = report_figures(report)
-    plots = ''.join(f.to_html(full_html=False, include_plotlyjs=(i == 0) and (True if plotlyjs == 'inline' else 'cdn')) for i, f in enumerate(figs.values()))
+    plots = ''.join(
+        f.to_html(
+            full_html=False, include_plotlyjs=(i == 0) and (True if plotlyjs == 'inline' else 'cdn')
+        )
+        for i, f in enumerate(figs.values())
+    )
     st = report.status
     v = report.versions
     return f'''<!doctype html><html><head><meta charset="utf-8"><title>trademl daily report {report.asof:%Y-%m-%d}</title>
@@ -335,10 +599,15 @@ A strategy whose rolling Sharpe ratio is not positive gets no weight from the co
 <h2>Configuration</h2><pre>{html.escape(report.config.to_yaml())}</pre>
 </body></html>'''
 
+
 def write_report(report: DailyReport, folder=None, plotlyjs: str = 'inline') -> dict[str, Path]:
-    "Write `report_<asof>.html` and `report_<asof>.json` atomically into `folder` (default artifacts/reports)."
+    """Write `report_<asof>.html` and `report_<asof>.json` atomically into `folder` (default artifacts/reports)."""
     folder = Path(folder) if folder else project_paths().artifacts / 'reports'
     stem = f'report_{report.asof:%Y-%m-%d}'
-    out = {'html': atomic_write_text(folder / f'{stem}.html', report_html(report, plotlyjs)),
-           'json': atomic_write_text(folder / f'{stem}.json', json.dumps(report.to_json(), indent=2, default=str))}
+    out = {
+        'html': atomic_write_text(folder / f'{stem}.html', report_html(report, plotlyjs)),
+        'json': atomic_write_text(
+            folder / f'{stem}.json', json.dumps(report.to_json(), indent=2, default=str)
+        ),
+    }
     return out

@@ -9,9 +9,18 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 SMC_FEATURES = (
-    "ob_bull_count", "ob_bear_count", "fvg_bull_count", "fvg_bear_count",
-    "ob_distance", "fvg_distance", "liq_high_distance", "liq_low_distance",
-    "bos_bull", "bos_bear", "choch_bull", "choch_bear",
+    'ob_bull_count',
+    'ob_bear_count',
+    'fvg_bull_count',
+    'fvg_bear_count',
+    'ob_distance',
+    'fvg_distance',
+    'liq_high_distance',
+    'liq_low_distance',
+    'bos_bull',
+    'bos_bear',
+    'choch_bull',
+    'choch_bear',
 )
 
 # %% auto #0
@@ -25,18 +34,18 @@ __all__ = ['SMC_FEATURES', 'check_parameters', 'price_arrays', 'valid_history_ma
 def check_parameters(lookback: int, ob_threshold: float, swing_window: int) -> None:
     """Raise ValueError for a lookback or swing window below 1 or a negative threshold."""
     if int(lookback) < 1:
-        raise ValueError("lookback must be >= 1")
+        raise ValueError('lookback must be >= 1')
     if int(swing_window) < 1:
-        raise ValueError("swing_window must be >= 1")
+        raise ValueError('swing_window must be >= 1')
     if not ob_threshold >= 0.0:
-        raise ValueError("ob_threshold must be >= 0")
+        raise ValueError('ob_threshold must be >= 0')
 
 
 def price_arrays(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (open, high, low, close) as float64 (T, N) arrays, checking shapes."""
-    o, h, l, c = (np.asarray(arrays[k], dtype=np.float64) for k in ("open", "high", "low", "close"))
+    o, h, l, c = (np.asarray(arrays[k], dtype=np.float64) for k in ('open', 'high', 'low', 'close'))
     if o.ndim != 2 or not (o.shape == h.shape == l.shape == c.shape):
-        raise ValueError("open/high/low/close must be 2-D arrays of one shape")
+        raise ValueError('open/high/low/close must be 2-D arrays of one shape')
     return o, h, l, c
 
 
@@ -98,18 +107,22 @@ def fair_value_gap_events(h, l):
     h_before, l_before, h_after, l_after = h[:-2], l[:-2], h[2:], l[2:]
     bull[2:] = l_after > h_before
     bear[2:] = (h_after < l_before) & ~bull[2:]  # both only if some low > high
-    mid[2:] = np.where(bull[2:], zone_mid(h_before, l_after),
-                       np.where(bear[2:], zone_mid(h_after, l_before), np.nan))
+    mid[2:] = np.where(
+        bull[2:],
+        zone_mid(h_before, l_after),
+        np.where(bear[2:], zone_mid(h_after, l_before), np.nan),
+    )
     return bull, bear, mid
 
 
 def nearest_zone_distance(mid: np.ndarray, close: np.ndarray, lookback: int) -> np.ndarray:
     """Signed (mid - close[t]) / close[t] of the zone confirmed in the last ``lookback`` rows
-    that is nearest in absolute terms (newest wins ties); 0.0 when there is none."""
+    that is nearest in absolute terms (newest wins ties); 0.0 when there is none.
+    """
     n_rows = close.shape[0]
     best = np.zeros(close.shape)
     best_abs = np.full(close.shape, np.inf)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid='ignore', divide='ignore'):
         for lag in range(min(lookback, n_rows)):  # loop over lookback offsets, newest first
             current = close[lag:]
             dist = (mid[: n_rows - lag] - current) / current
@@ -165,7 +178,7 @@ def structure_breaks(close: np.ndarray, confirmed: np.ndarray, level: np.ndarray
     """
     active_row = last_event_row(confirmed)
     active_level = gather_rows(level, active_row)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid='ignore'):
         crossed = close > active_level if bullish else close < active_level
     return first_break_per_segment(crossed, active_row), active_level
 
@@ -183,18 +196,23 @@ def classify_breaks(bull: np.ndarray, bear: np.ndarray):
     before[1:] = latest[:-1]
     previous = gather_rows(after_bar, before, fill=0.0)
     previous_for_bear = np.where(bull, 1.0, previous)
-    return (bull & (previous >= 0), bear & (previous_for_bear <= 0),
-            bull & (previous < 0), bear & (previous_for_bear > 0))
+    return (
+        bull & (previous >= 0),
+        bear & (previous_for_bear <= 0),
+        bull & (previous < 0),
+        bear & (previous_for_bear > 0),
+    )
 
 
 def relative_distance(level: np.ndarray, close: np.ndarray) -> np.ndarray:
     """(level - close) / close, NaN where the level is NaN."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid='ignore', divide='ignore'):
         return (level - close) / close
 
 # %% ../nbs/01c_smc.ipynb #6016d253
-def smc_features(arrays: dict, lookback: int = 50, ob_threshold: float = 0.02,
-                 swing_window: int = 10) -> dict[str, np.ndarray]:
+def smc_features(
+    arrays: dict, lookback: int = 50, ob_threshold: float = 0.02, swing_window: int = 10
+) -> dict[str, np.ndarray]:
     """Compute the 12 SMC features (see module docstring) for a left-aligned (T, N) panel.
 
     Args:
@@ -205,12 +223,13 @@ def smc_features(arrays: dict, lookback: int = 50, ob_threshold: float = 0.02,
 
     Returns:
         dict name -> (T, N) float64 in ``SMC_FEATURES`` order; NaN outside each history.
+
     """
     check_parameters(lookback, ob_threshold, swing_window)
     lookback, swing_window = int(lookback), int(swing_window)
     o, h, l, c = price_arrays(arrays)
     valid = valid_history_mask(o, h, l, c)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid='ignore'):
         ob_bull, ob_bear, ob_mid = order_block_events(o, h, l, c, float(ob_threshold))
         fvg_bull, fvg_bear, fvg_mid = fair_value_gap_events(h, l)
         high_conf, high_level = swing_confirmations(h, swing_window, is_high=True)
@@ -219,17 +238,27 @@ def smc_features(arrays: dict, lookback: int = 50, ob_threshold: float = 0.02,
     bear_break, active_low = structure_breaks(c, low_conf, low_level, bullish=False)
     bos_bull, bos_bear, choch_bull, choch_bear = classify_breaks(bull_break, bear_break)
     values = (
-        rolling_event_count(ob_bull, lookback), rolling_event_count(ob_bear, lookback),
-        rolling_event_count(fvg_bull, lookback), rolling_event_count(fvg_bear, lookback),
-        nearest_zone_distance(ob_mid, c, lookback), nearest_zone_distance(fvg_mid, c, lookback),
-        relative_distance(active_high, c), relative_distance(active_low, c),
-        bos_bull, bos_bear, choch_bull, choch_bear,
+        rolling_event_count(ob_bull, lookback),
+        rolling_event_count(ob_bear, lookback),
+        rolling_event_count(fvg_bull, lookback),
+        rolling_event_count(fvg_bear, lookback),
+        nearest_zone_distance(ob_mid, c, lookback),
+        nearest_zone_distance(fvg_mid, c, lookback),
+        relative_distance(active_high, c),
+        relative_distance(active_low, c),
+        bos_bull,
+        bos_bear,
+        choch_bull,
+        choch_bear,
     )
-    return {name: np.where(valid, np.asarray(v, dtype=np.float64), np.nan)
-            for name, v in zip(SMC_FEATURES, values)}
+    return {
+        name: np.where(valid, np.asarray(v, dtype=np.float64), np.nan)
+        for name, v in zip(SMC_FEATURES, values)
+    }
 
 # %% ../nbs/01c_smc.ipynb #a4a389d7
 import math
+
 
 def history_length(o, h, l, c) -> int:
     """Number of leading bars on which open, high, low and close are all finite."""
@@ -244,9 +273,9 @@ def find_order_blocks(o, h, l, c, threshold):
     blocks = {}
     for i in range(len(c) - 1):
         if c[i] < o[i] and c[i + 1] > h[i] * (1.0 + threshold):
-            blocks[i + 1] = ("bull", (l[i] + o[i]) / 2.0)  # zone [low_i, open_i]
+            blocks[i + 1] = ('bull', (l[i] + o[i]) / 2.0)  # zone [low_i, open_i]
         elif c[i] > o[i] and c[i + 1] < l[i] * (1.0 - threshold):
-            blocks[i + 1] = ("bear", (c[i] + h[i]) / 2.0)  # zone [close_i, high_i]
+            blocks[i + 1] = ('bear', (c[i] + h[i]) / 2.0)  # zone [close_i, high_i]
     return blocks
 
 
@@ -255,9 +284,9 @@ def find_fair_value_gaps(h, l):
     gaps = {}
     for i in range(1, len(h) - 1):
         if l[i + 1] > h[i - 1]:
-            gaps[i + 1] = ("bull", (h[i - 1] + l[i + 1]) / 2.0)  # zone [high_{i-1}, low_{i+1}]
+            gaps[i + 1] = ('bull', (h[i - 1] + l[i + 1]) / 2.0)  # zone [high_{i-1}, low_{i+1}]
         elif h[i + 1] < l[i - 1]:
-            gaps[i + 1] = ("bear", (h[i + 1] + l[i - 1]) / 2.0)  # zone [high_{i+1}, low_{i-1}]
+            gaps[i + 1] = ('bear', (h[i + 1] + l[i - 1]) / 2.0)  # zone [high_{i+1}, low_{i-1}]
     return gaps
 
 
@@ -281,8 +310,8 @@ def count_and_nearest(events, t, close_t, lookback):
         if bar not in events:
             continue
         kind, mid = events[bar]
-        n_bull += kind == "bull"
-        n_bear += kind == "bear"
+        n_bull += kind == 'bull'
+        n_bear += kind == 'bear'
         dist = (mid - close_t) / close_t
         if abs(dist) < best_abs:
             best, best_abs = dist, abs(dist)
@@ -311,33 +340,47 @@ def symbol_features(o, h, l, c, lookback, threshold, window):
         bos_bull = choch_bull = bos_bear = choch_bear = 0.0
         if bull_break:  # a bullish break counts first within the bar
             high_broken = True
-            bos_bull, choch_bull = (1.0, 0.0) if last_direction in (None, "bull") else (0.0, 1.0)
-            last_direction = "bull"
+            bos_bull, choch_bull = (1.0, 0.0) if last_direction in (None, 'bull') else (0.0, 1.0)
+            last_direction = 'bull'
         if bear_break:
             low_broken = True
-            bos_bear, choch_bear = (1.0, 0.0) if last_direction in (None, "bear") else (0.0, 1.0)
-            last_direction = "bear"
+            bos_bear, choch_bear = (1.0, 0.0) if last_direction in (None, 'bear') else (0.0, 1.0)
+            last_direction = 'bear'
         liq_high = math.nan if active_high is None else (active_high - c[t]) / c[t]
         liq_low = math.nan if active_low is None else (active_low - c[t]) / c[t]
-        values = (ob_bull, ob_bear, fvg_bull, fvg_bear, ob_dist, fvg_dist, liq_high, liq_low,
-                  bos_bull, bos_bear, choch_bull, choch_bear)
+        values = (
+            ob_bull,
+            ob_bear,
+            fvg_bull,
+            fvg_bear,
+            ob_dist,
+            fvg_dist,
+            liq_high,
+            liq_low,
+            bos_bull,
+            bos_bear,
+            choch_bull,
+            choch_bear,
+        )
         for name, value in zip(SMC_FEATURES, values):
             rows[name].append(float(value))
     return rows
 
 
-def smc_features_loop(arrays: dict, lookback: int = 50, ob_threshold: float = 0.02,
-                      swing_window: int = 10) -> dict[str, np.ndarray]:
+def smc_features_loop(
+    arrays: dict, lookback: int = 50, ob_threshold: float = 0.02, swing_window: int = 10
+) -> dict[str, np.ndarray]:
     """Loop reference of ``smc_features``: same signature, same output."""
     check_parameters(lookback, ob_threshold, swing_window)
-    columns = [np.asarray(arrays[k], dtype=np.float64) for k in ("open", "high", "low", "close")]
+    columns = [np.asarray(arrays[k], dtype=np.float64) for k in ('open', 'high', 'low', 'close')]
     n_rows, n_cols = columns[3].shape
     out = {name: np.full((n_rows, n_cols), np.nan) for name in SMC_FEATURES}
     for j in range(n_cols):
         o, h, l, c = (x[:, j].tolist() for x in columns)
         n = history_length(o, h, l, c)
-        rows = symbol_features(o[:n], h[:n], l[:n], c[:n], int(lookback),
-                               float(ob_threshold), int(swing_window))
+        rows = symbol_features(
+            o[:n], h[:n], l[:n], c[:n], int(lookback), float(ob_threshold), int(swing_window)
+        )
         for name in SMC_FEATURES:
             out[name][:n, j] = rows[name]
     return out

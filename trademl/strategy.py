@@ -12,11 +12,21 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError, DataError, TrademlError, get_logger
 from .backtest import BacktestResult, run_backtest
+from .core import Config, ConfigError, DataError, TrademlError, get_logger
 from .costs import CostModel
-from .portfolio import (Guardrails, PortfolioConfig, SIGNAL_COLUMNS, SignalCombiner, apply_caps, combine_panel,
-                               signal_scores, vol_forecast, vol_target_scale, weights_panel)
+from trademl.portfolio import (
+    SIGNAL_COLUMNS,
+    Guardrails,
+    PortfolioConfig,
+    SignalCombiner,
+    apply_caps,
+    combine_panel,
+    signal_scores,
+    vol_forecast,
+    vol_target_scale,
+    weights_panel,
+)
 
 log = get_logger('trademl.strategy')
 
@@ -26,97 +36,175 @@ __all__ = ['log', 'StrategyConfig', 'signal_history', 'frame_from_scores', 'Stra
 # %% ../nbs/06d_strategy.ipynb #70a8d1c3
 @dataclass
 class StrategyConfig(Config):
-    "Portfolio, costs, guardrails and execution of a strategy (YAML sections `portfolio`, `costs`, `guardrails`)."
+    """Portfolio, costs, guardrails and execution of a strategy (YAML sections `portfolio`, `costs`, `guardrails`)."""
+
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     costs: CostModel = field(default_factory=CostModel)
     guardrails: Guardrails = field(default_factory=Guardrails)
     use_guardrails: bool = True
-    combiner: Literal['sharpe', 'equal'] = 'sharpe'   # seed 000's rolling-Sharpe weights, or equal weights
+    combiner: Literal['sharpe', 'equal'] = (
+        'sharpe'  # seed 000's rolling-Sharpe weights, or equal weights
+    )
     execution: Literal['next_open', 'close'] = 'next_open'
     capital: float = 1e6
-    horizon: int | None = None        # the model horizon that drives signals (None: 5 days if the model has it)
-    min_edge: float = 0.05            # |p - 0.5| needed for LONG/SHORT, as in `trademl.inference.signal_dicts`
+    horizon: int | None = (
+        None  # the model horizon that drives signals (None: 5 days if the model has it)
+    )
+    min_edge: float = (
+        0.05  # |p - 0.5| needed for LONG/SHORT, as in `trademl.inference.signal_dicts`
+    )
 
     def check(self):
-        "Capital must be positive and the edge in [0, 0.5)."
-        if not self.capital > 0: raise ConfigError(f'capital: must be > 0, got {self.capital!r}')
-        if not 0 <= self.min_edge < 0.5: raise ConfigError(f'min_edge: must be in [0, 0.5), got {self.min_edge!r}')
+        """Capital must be positive and the edge in [0, 0.5)."""
+        if not self.capital > 0:
+            raise ConfigError(f'capital: must be > 0, got {self.capital!r}')
+        if not 0 <= self.min_edge < 0.5:
+            raise ConfigError(f'min_edge: must be in [0, 0.5), got {self.min_edge!r}')
 
 # %% ../nbs/06d_strategy.ipynb #3c28e530
-def _windows_for(tm, panel: pd.DataFrame, start, end) -> tuple[pd.MultiIndex, np.ndarray, np.ndarray]:
-    "Keys (date, symbol), raw OHLCV windows and context rows for every date in [start, end] where the model's inputs exist."
+def _windows_for(
+    tm, panel: pd.DataFrame, start, end
+) -> tuple[pd.MultiIndex, np.ndarray, np.ndarray]:
+    """Keys (date, symbol), raw OHLCV windows and context rows for every date in [start, end] where the model's inputs exist."""
     from trademl.data import validate_panel
     from trademl.features import build_features
+
     validate_panel(panel)
     end = pd.Timestamp(end) if end is not None else panel['date'].max()
-    p = panel[(panel['date'] <= end) & panel['symbol'].isin(tm.info['symbols'])].sort_values(['symbol', 'date'])
+    p = panel[(panel['date'] <= end) & panel['symbol'].isin(tm.info['symbols'])].sort_values(
+        ['symbol', 'date']
+    )
     absent = sorted(set(tm.info['symbols']) - set(p['symbol']))
-    if absent: raise DataError(f'symbol(s) {absent} that the model scores are not in the data up to {end:%Y-%m-%d}')
+    if absent:
+        raise DataError(
+            f'symbol(s) {absent} that the model scores are not in the data up to {end:%Y-%m-%d}'
+        )
     dc = tm.info['dataset_config']
-    feats = build_features(p.reset_index(drop=True), dc['lookback'], dc['ob_threshold'], dc['swing_window'], validate=False)
+    feats = build_features(
+        p.reset_index(drop=True),
+        dc['lookback'],
+        dc['ob_threshold'],
+        dc['swing_window'],
+        validate=False,
+    )
     w, need = tm.info['window'], max(tm.info['window'], dc.get('warmup', 0) + 1)
     start = pd.Timestamp(start) if start is not None else p['date'].min()
     keys, wins, ctx = [], [], []
     for sym, g in p.groupby('symbol', sort=True):
         arr = g[['open', 'high', 'low', 'close', 'volume']].to_numpy(np.float64)
         dates = g['date'].to_numpy()
-        if len(g) < need: continue
+        if len(g) < need:
+            continue
         idx = np.arange(need - 1, len(g))
         idx = idx[(dates[idx] >= np.datetime64(start)) & (dates[idx] <= np.datetime64(end))]
         c = feats.loc[sym].reindex(pd.DatetimeIndex(dates[idx])).to_numpy(np.float64)
         ok = np.isfinite(c).all(axis=1)
         idx, c = idx[ok], c[ok]
-        view = np.lib.stride_tricks.sliding_window_view(arr, (w, 5))[:, 0]      # [len - w + 1, w, 5], window ending at i is view[i - w + 1]
-        keys.append(pd.MultiIndex.from_arrays([dates[idx], np.full(len(idx), sym)], names=['date', 'symbol']))
-        wins.append(view[idx - w + 1]); ctx.append(c)
-    if not keys: raise DataError(f'no date in {start:%Y-%m-%d} .. {end:%Y-%m-%d} has the {need} bars of history the model needs')
-    return keys[0].append(keys[1:]) if len(keys) > 1 else keys[0], np.concatenate(wins), np.concatenate(ctx)
+        view = np.lib.stride_tricks.sliding_window_view(arr, (w, 5))[
+            :, 0
+        ]  # [len - w + 1, w, 5], window ending at i is view[i - w + 1]
+        keys.append(
+            pd.MultiIndex.from_arrays(
+                [dates[idx], np.full(len(idx), sym)], names=['date', 'symbol']
+            )
+        )
+        wins.append(view[idx - w + 1])
+        ctx.append(c)
+    if not keys:
+        raise DataError(
+            f'no date in {start:%Y-%m-%d} .. {end:%Y-%m-%d} has the {need} bars of history the model needs'
+        )
+    return (
+        keys[0].append(keys[1:]) if len(keys) > 1 else keys[0],
+        np.concatenate(wins),
+        np.concatenate(ctx),
+    )
+
 
 def _signal_columns(prob: np.ndarray, ret: np.ndarray, min_edge: float) -> dict:
     from trademl.inference import signal_direction
-    return {'direction': signal_direction(prob, ret, min_edge), 'strength': np.abs(2 * prob - 1), 'expected_return': ret, 'prob': prob}
 
-def signal_history(model, panel: pd.DataFrame, start=None, end=None, horizon: int | None = None, min_edge: float = 0.05,
-                   batch: int = 4096) -> pd.DataFrame:
-    "Signal frame (date, symbol) of a trained model or ensemble (object or folder) for every date in [start, end], from data up to each date."
+    return {
+        'direction': signal_direction(prob, ret, min_edge),
+        'strength': np.abs(2 * prob - 1),
+        'expected_return': ret,
+        'prob': prob,
+    }
+
+
+def signal_history(
+    model,
+    panel: pd.DataFrame,
+    start=None,
+    end=None,
+    horizon: int | None = None,
+    min_edge: float = 0.05,
+    batch: int = 4096,
+) -> pd.DataFrame:
+    """Signal frame (date, symbol) of a trained model or ensemble (object or folder) for every date in [start, end], from data up to each date."""
     from trademl.ensemble import Ensemble
     from trademl.inference import _embedder_for, run_model
     from trademl.train import TrainedModel, load_model
+
     if isinstance(model, (str, Path)):
-        model = Ensemble.load(model) if (Path(model) / 'ensemble.json').is_file() else load_model(model)
+        model = (
+            Ensemble.load(model) if (Path(model) / 'ensemble.json').is_file() else load_model(model)
+        )
     ens = model if isinstance(model, Ensemble) else None
     first = next(iter(ens.models.values())) if ens else model
     hs = first.horizons
     h = horizon or (ens.horizon if ens else (5 if 5 in hs else hs[0]))
-    if h not in hs: raise TrademlError(f'horizon {h} is not one the model predicts ({hs})')
+    if h not in hs:
+        raise TrademlError(f'horizon {h} is not one the model predicts ({hs})')
     keys, windows, context = _windows_for(first, panel, start, end)
     embedder = _embedder_for(first)
     parts = []
     for a in range(0, len(keys), batch):
-        wb, cb = windows[a:a + batch], context[a:a + batch]
+        wb, cb = windows[a : a + batch], context[a : a + batch]
         emb = embedder.embed(wb)
         if ens is None:
             res = run_model(first, wb, cb, emb)
             j = hs.index(h)
-            parts.append(pd.DataFrame(_signal_columns(res['prob'][:, j], res['ret'][:, j], min_edge) | {'vetoed': False}))
+            parts.append(
+                pd.DataFrame(
+                    _signal_columns(res['prob'][:, j], res['ret'][:, j], min_edge)
+                    | {'vetoed': False}
+                )
+            )
             continue
         _, e, vp = ens.score(wb, cb, emb)
-        parts.append(pd.DataFrame(_signal_columns(e[f'ens_prob_{h}'].to_numpy(), e[f'ens_ret_{h}'].to_numpy(), min_edge) | {'vetoed': ens.vetoed(vp)}))
+        parts.append(
+            pd.DataFrame(
+                _signal_columns(
+                    e[f'ens_prob_{h}'].to_numpy(), e[f'ens_ret_{h}'].to_numpy(), min_edge
+                )
+                | {'vetoed': ens.vetoed(vp)}
+            )
+        )
     out = pd.concat(parts, ignore_index=True).set_index(keys)
     out['direction'] = out['direction'].where(~out['vetoed'], 0.0)
-    out.attrs.update(strategy='ensemble' if ens else first.name, horizon=h, path=str(getattr(model, 'path', '') or ''))
+    out.attrs.update(
+        strategy='ensemble' if ens else first.name,
+        horizon=h,
+        path=str(getattr(model, 'path', '') or ''),
+    )
     return out.sort_index()
 
+
 def frame_from_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    "A signal frame from a date × symbol panel of scores in [−1, 1] (sign = direction, |score| = strength); for tests and custom signals."
+    """A signal frame from a date × symbol panel of scores in [−1, 1] (sign = direction, |score| = strength); for tests and custom signals."""
     s = scores.stack().rename('score').clip(-1, 1)
     s.index.names = ['date', 'symbol']
-    return pd.DataFrame({'direction': np.sign(s), 'strength': s.abs(), 'expected_return': np.nan, 'vetoed': False}, index=s.index)
+    return pd.DataFrame(
+        {'direction': np.sign(s), 'strength': s.abs(), 'expected_return': np.nan, 'vetoed': False},
+        index=s.index,
+    )
 
 # %% ../nbs/06d_strategy.ipynb #0071ca93
 @dataclass
 class StrategyRun:
-    "Every step of a strategy over a history: per-strategy returns, combiner weights, net signals, weights before and after each overlay, the backtest."
+    """Every step of a strategy over a history: per-strategy returns, combiner weights, net signals, weights before and after each overlay, the backtest."""
+
     frames: dict
     strategy_returns: pd.DataFrame
     combiner_weights: pd.DataFrame
@@ -134,34 +222,55 @@ class StrategyRun:
     def __repr__(self):
         return f'StrategyRun({list(self.frames)}, {len(self.targets)} days) -> {self.result!r}'
 
+
 def _history_panel(panel: pd.DataFrame, dates: pd.DatetimeIndex, pad: int = 40) -> pd.DataFrame:
-    "The panel from `pad` sessions before the first signal date to the last (costs need some liquidity history)."
+    """The panel from `pad` sessions before the first signal date to the last (costs need some liquidity history)."""
     all_dates = pd.DatetimeIndex(panel['date'].unique()).sort_values()
     i = max(0, all_dates.searchsorted(dates.min()) - pad)
     return panel[(panel['date'] >= all_dates[i]) & (panel['date'] <= dates.max())]
 
+
 def _align(df: pd.DataFrame, dates, symbols) -> pd.DataFrame:
     return df.reindex(index=dates, columns=symbols).fillna(0.0)
 
-def run_strategy(frames: dict[str, pd.DataFrame], panel: pd.DataFrame, config: StrategyConfig | None = None,
-                 vix: pd.Series | None = None) -> StrategyRun:
-    "Combine strategies' signal frames into target weights, apply vol targeting and guardrails, and backtest after costs."
+
+def run_strategy(
+    frames: dict[str, pd.DataFrame],
+    panel: pd.DataFrame,
+    config: StrategyConfig | None = None,
+    vix: pd.Series | None = None,
+) -> StrategyRun:
+    """Combine strategies' signal frames into target weights, apply vol targeting and guardrails, and backtest after costs."""
     cfg = config or StrategyConfig()
-    if not frames: raise ConfigError('run_strategy: no strategies given')
+    if not frames:
+        raise ConfigError('run_strategy: no strategies given')
     for k, f in frames.items():
         miss = [c for c in SIGNAL_COLUMNS if c not in f.columns]
-        if miss: raise DataError(f'signal frame of strategy {k!r} lacks column(s) {miss}')
-    sig_dates = pd.DatetimeIndex(sorted(set().union(*[f.index.get_level_values('date') for f in frames.values()])))
+        if miss:
+            raise DataError(f'signal frame of strategy {k!r} lacks column(s) {miss}')
+    sig_dates = pd.DatetimeIndex(
+        sorted(set().union(*[f.index.get_level_values('date') for f in frames.values()]))
+    )
     hp = _history_panel(panel, sig_dates)
     dates = pd.DatetimeIndex(sorted(hp['date'].unique()))
     symbols = sorted(hp['symbol'].unique())
     pc, ex, costs = cfg.portfolio, cfg.execution, cfg.costs
     # 1. each strategy on its own
-    own = {k: weights_panel(_align(signal_scores(f), dates, symbols), pc) for k, f in frames.items()}
-    strat_ret = pd.DataFrame({k: run_backtest(w, hp, costs, ex, cfg.capital).returns for k, w in own.items()})
+    own = {
+        k: weights_panel(_align(signal_scores(f), dates, symbols), pc) for k, f in frames.items()
+    }
+    strat_ret = pd.DataFrame(
+        {k: run_backtest(w, hp, costs, ex, cfg.capital).returns for k, w in own.items()}
+    )
     # 2-3. combiner weights from returns up to t, net signals, weights
-    comb = SignalCombiner(pc.combiner_window, pc.disagreement_penalty, pc.periods_per_year).update(strat_ret)
-    cw = comb.decision_weights() if cfg.combiner == 'sharpe' else pd.DataFrame(1.0 / len(frames), index=dates, columns=list(frames))
+    comb = SignalCombiner(pc.combiner_window, pc.disagreement_penalty, pc.periods_per_year).update(
+        strat_ret
+    )
+    cw = (
+        comb.decision_weights()
+        if cfg.combiner == 'sharpe'
+        else pd.DataFrame(1.0 / len(frames), index=dates, columns=list(frames))
+    )
     net = _align(combine_panel(frames, cw, pc.disagreement_penalty), dates, symbols)
     raw = weights_panel(net, pc)
     # 4. volatility targeting on the book's own past returns, then the caps again
@@ -174,23 +283,54 @@ def run_strategy(frames: dict[str, pd.DataFrame], panel: pd.DataFrame, config: S
         scale, w = pd.Series(1.0, index=dates), raw
     # 5. guardrails
     g = cfg.guardrails
-    v = (pd.Series(vix, dtype=float).sort_index().reindex(dates, method='ffill') if vix is not None
-         else pd.Series(np.nan, index=dates))
+    v = (
+        pd.Series(vix, dtype=float).sort_index().reindex(dates, method='ffill')
+        if vix is not None
+        else pd.Series(np.nan, index=dates)
+    )
     events = []
     if cfg.use_guardrails:
         vm = g.vix_multiplier(v)
         vm.index = dates
         w = w.mul(vm, axis=0)
         hit = vm.index[(vm < 1) & (w.abs().sum(axis=1) > 0)]
-        events += [{'date': d, 'kind': 'vix', 'detail': f'VIX {v[d]:.2f} > {g.vix_threshold:g}: weights x{g.vix_scale:g}'} for d in hit]
+        events += [
+            {
+                'date': d,
+                'kind': 'vix',
+                'detail': f'VIX {v[d]:.2f} > {g.vix_threshold:g}: weights x{g.vix_scale:g}',
+            }
+            for d in hit
+        ]
         shadow = run_backtest(w, hp, costs, ex, cfg.capital)
         stopped, ev = g.stop_series(shadow.equity)
-        events += [{'date': pd.Timestamp(e[:10]), 'kind': 'trailing_stop', 'detail': e[12:]} for e in ev]
+        events += [
+            {'date': pd.Timestamp(e[:10]), 'kind': 'trailing_stop', 'detail': e[12:]} for e in ev
+        ]
         w = w.mul(1.0 - stopped.astype(float), axis=0)
     else:
         vm, stopped = pd.Series(1.0, index=dates), pd.Series(False, index=dates)
     w = w + 0.0
-    res = run_backtest(w, hp, costs, ex, cfg.capital).between(sig_dates.min())   # stats over the signal dates, not the padding
-    ev = pd.DataFrame(events, columns=['date', 'kind', 'detail']).sort_values('date', kind='stable').reset_index(drop=True)
-    return StrategyRun(frames, strat_ret, cw, net, raw, pd.Series(scale, index=dates, name='vol_scale'), v.rename('vix'),
-                       vm.rename('vix_multiplier'), stopped.rename('stopped'), w, res, ev, cfg)
+    res = run_backtest(w, hp, costs, ex, cfg.capital).between(
+        sig_dates.min()
+    )  # stats over the signal dates, not the padding
+    ev = (
+        pd.DataFrame(events, columns=['date', 'kind', 'detail'])
+        .sort_values('date', kind='stable')
+        .reset_index(drop=True)
+    )
+    return StrategyRun(
+        frames,
+        strat_ret,
+        cw,
+        net,
+        raw,
+        pd.Series(scale, index=dates, name='vol_scale'),
+        v.rename('vix'),
+        vm.rename('vix_multiplier'),
+        stopped.rename('stopped'),
+        w,
+        res,
+        ev,
+        cfg,
+    )

@@ -5,24 +5,45 @@
 # %% ../nbs/01b_ta.ipynb #4cff9437
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.signal import lfilter
 
-TA_FEATURES = ("rsi_14", "macd", "macd_signal", "macd_hist", "bb_position",
-               "atr_norm", "adx_14", "obv_trend", "vwap_distance", "ema9_rel",
-               "ema21_rel", "volume_ratio")
-MTF_FEATURES = ("mtf_month", "mtf_week", "mtf_day", "mtf_4h", "mtf_1h")
+TA_FEATURES = (
+    'rsi_14',
+    'macd',
+    'macd_signal',
+    'macd_hist',
+    'bb_position',
+    'atr_norm',
+    'adx_14',
+    'obv_trend',
+    'vwap_distance',
+    'ema9_rel',
+    'ema21_rel',
+    'volume_ratio',
+)
+MTF_FEATURES = ('mtf_month', 'mtf_week', 'mtf_day', 'mtf_4h', 'mtf_1h')
 TA_MTF_FEATURES = TA_FEATURES + MTF_FEATURES
-INTRADAY_ONLY = ("mtf_4h", "mtf_1h")
+INTRADAY_ONLY = ('mtf_4h', 'mtf_1h')
 
 #: First defined row of each TA feature (== TA-Lib lookback).  The MTF
 #: channels are defined from a symbol's first bar (first-value-seeded EMAs).
-LOOKBACK = {"rsi_14": 14, "macd": 33, "macd_signal": 33, "macd_hist": 33,
-            "bb_position": 19, "atr_norm": 14, "adx_14": 27, "obv_trend": 10,
-            "vwap_distance": 19, "ema9_rel": 8, "ema21_rel": 20,
-            "volume_ratio": 19}
+LOOKBACK = {
+    'rsi_14': 14,
+    'macd': 33,
+    'macd_signal': 33,
+    'macd_hist': 33,
+    'bb_position': 19,
+    'atr_norm': 14,
+    'adx_14': 27,
+    'obv_trend': 10,
+    'vwap_distance': 19,
+    'ema9_rel': 8,
+    'ema21_rel': 20,
+    'volume_ratio': 19,
+}
 
 _NS_PER_DAY = 86_400_000_000_000
 
@@ -34,8 +55,8 @@ __all__ = ['TA_FEATURES', 'MTF_FEATURES', 'TA_MTF_FEATURES', 'INTRADAY_ONLY', 'L
 
 # %% ../nbs/01b_ta.ipynb #fcce64d3
 def _safe_ratio(num: np.ndarray, den: np.ndarray, fallback: float) -> np.ndarray:
-    """num / den, ``fallback`` where den == 0 (and num is defined), NaN stays NaN."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """Num / den, ``fallback`` where den == 0 (and num is defined), NaN stays NaN."""
+    with np.errstate(divide='ignore', invalid='ignore'):
         ratio = num / den
     return np.where((den == 0) & ~np.isnan(num), fallback, ratio)
 
@@ -51,11 +72,12 @@ def _window_sum(x: np.ndarray, start: int, n: int) -> np.ndarray:
     """Per-column sum of rows start..start+n-1 (NaN if the panel is too short)."""
     if start + n > x.shape[0]:
         return np.full(x.shape[1:], np.nan)
-    return x[start:start + n].sum(axis=0)
+    return x[start : start + n].sum(axis=0)
 
 
-def first_order_recursion(x: np.ndarray, seed_row: int, seed: np.ndarray,
-                          decay: float, gain: float) -> np.ndarray:
+def first_order_recursion(
+    x: np.ndarray, seed_row: int, seed: np.ndarray, decay: float, gain: float
+) -> np.ndarray:
     """y[seed_row] = seed, y[t] = decay*y[t-1] + gain*x[t] for t > seed_row.
 
     Rows before ``seed_row`` are NaN.  Runs as one ``lfilter`` call over the
@@ -67,8 +89,7 @@ def first_order_recursion(x: np.ndarray, seed_row: int, seed: np.ndarray,
     out[seed_row] = seed
     if seed_row + 1 < x.shape[0]:
         zi = (decay * np.asarray(seed, dtype=float))[None, ...]
-        out[seed_row + 1:], _ = lfilter([gain], [1.0, -decay], x[seed_row + 1:],
-                                        axis=0, zi=zi)
+        out[seed_row + 1 :], _ = lfilter([gain], [1.0, -decay], x[seed_row + 1 :], axis=0, zi=zi)
     return out
 
 
@@ -79,8 +100,7 @@ def seeded_average(x: np.ndarray, n: int, alpha: float, start: int = 0) -> np.nd
     start+n-1; afterwards y[t] = alpha*x[t] + (1-alpha)*y[t-1].
     """
     seed_row = start + n - 1
-    return first_order_recursion(x, seed_row, _window_sum(x, start, n) / n,
-                                 1.0 - alpha, alpha)
+    return first_order_recursion(x, seed_row, _window_sum(x, start, n) / n, 1.0 - alpha, alpha)
 
 
 def ema(x: np.ndarray, n: int, start: int = 0) -> np.ndarray:
@@ -97,12 +117,12 @@ def rolling_sum(x: np.ndarray, w: int) -> np.ndarray:
     """Sum of the last ``w`` rows (t-w+1..t); NaN for t < w-1.  Exact lag sum."""
     out = np.full(x.shape, np.nan)
     T = x.shape[0]
-    if T < w:
+    if w > T:
         return out
-    acc = x[:T - w + 1].copy()
+    acc = x[: T - w + 1].copy()
     for lag in range(1, w):
-        acc += x[lag:T - w + 1 + lag]
-    out[w - 1:] = acc
+        acc += x[lag : T - w + 1 + lag]
+    out[w - 1 :] = acc
     return out
 
 
@@ -116,14 +136,14 @@ def rolling_std(x: np.ndarray, w: int, mean: np.ndarray | None = None) -> np.nda
     mean = sma(x, w) if mean is None else mean
     out = np.full(x.shape, np.nan)
     T = x.shape[0]
-    if T < w:
+    if w > T:
         return out
-    centre = mean[w - 1:]
+    centre = mean[w - 1 :]
     acc = np.zeros_like(centre)
     for lag in range(w):
-        dev = x[lag:T - w + 1 + lag] - centre
+        dev = x[lag : T - w + 1 + lag] - centre
         acc += dev * dev
-    out[w - 1:] = np.sqrt(acc / w)
+    out[w - 1 :] = np.sqrt(acc / w)
     return out
 
 # %% ../nbs/01b_ta.ipynb #f59d9427
@@ -135,8 +155,9 @@ def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     return _safe_ratio(100.0 * avg_gain, avg_gain + avg_loss, 50.0)
 
 
-def macd(close: np.ndarray, fast: int = 12, slow: int = 26,
-         signal: int = 9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def macd(
+    close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MACD line, signal and histogram exactly as TA-Lib MACD.
 
     TA-Lib seeds the fast EMA with the mean of the ``fast`` closes ending at
@@ -145,12 +166,13 @@ def macd(close: np.ndarray, fast: int = 12, slow: int = 26,
     """
     line = ema(close, fast, start=slow - fast) - ema(close, slow)
     sig = ema(line, signal, start=slow - 1)
-    line[:slow + signal - 2] = np.nan
+    line[: slow + signal - 2] = np.nan
     return line, sig, line - sig
 
 
-def bollinger(close: np.ndarray, n: int = 20,
-              k: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bollinger(
+    close: np.ndarray, n: int = 20, k: float = 2.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(upper, middle, lower) Bollinger bands: SMA(n) +- k * population std."""
     middle = sma(close, n)
     band = k * rolling_std(close, n, middle)
@@ -206,8 +228,9 @@ def obv_change(close: np.ndarray, volume: np.ndarray, n: int = 10) -> np.ndarray
     return rolling_sum(np.sign(_lag_diff(close)) * volume, n)
 
 
-def rolling_vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                 volume: np.ndarray, n: int = 20) -> np.ndarray:
+def rolling_vwap(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, n: int = 20
+) -> np.ndarray:
     """n-bar VWAP of the typical price; plain mean of typical price if no volume."""
     typical = (high + low + close) / 3.0
     vol_sum = rolling_sum(volume, n)
@@ -220,17 +243,17 @@ def period_ids(dates: np.ndarray, timeframe: str) -> np.ndarray:
 
     Weeks run Monday..Sunday (day 0 = Thursday 1970-01-01, hence the +3).
     """
-    d = np.asarray(dates).astype("datetime64[ns]")
-    if timeframe == "month":
-        return d.astype("datetime64[M]").astype(np.int64)
-    if timeframe == "week":
-        return (d.astype("datetime64[D]").astype(np.int64) + 3) // 7
-    if timeframe == "day":
-        return d.astype("datetime64[D]").astype(np.int64)
-    if timeframe in ("4h", "1h"):
-        hours = d.astype("datetime64[h]").astype(np.int64)
-        return hours // 4 if timeframe == "4h" else hours
-    raise ValueError(f"unknown timeframe {timeframe!r}")
+    d = np.asarray(dates).astype('datetime64[ns]')
+    if timeframe == 'month':
+        return d.astype('datetime64[M]').astype(np.int64)
+    if timeframe == 'week':
+        return (d.astype('datetime64[D]').astype(np.int64) + 3) // 7
+    if timeframe == 'day':
+        return d.astype('datetime64[D]').astype(np.int64)
+    if timeframe in ('4h', '1h'):
+        hours = d.astype('datetime64[h]').astype(np.int64)
+        return hours // 4 if timeframe == '4h' else hours
+    raise ValueError(f'unknown timeframe {timeframe!r}')
 
 
 def _period_ordinal(pid: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -240,8 +263,9 @@ def _period_ordinal(pid: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.cumsum(new, axis=0) - 1
 
 
-def _period_closes(close: np.ndarray, k: np.ndarray, valid: np.ndarray,
-                   min_rows: int) -> np.ndarray:
+def _period_closes(
+    close: np.ndarray, k: np.ndarray, valid: np.ndarray, min_rows: int
+) -> np.ndarray:
     """Left-aligned (K, N) array of each period's last close (NaN padded)."""
     last = valid.copy()
     last[:-1] &= (k[1:] != k[:-1]) | ~valid[1:]
@@ -252,8 +276,9 @@ def _period_closes(close: np.ndarray, k: np.ndarray, valid: np.ndarray,
     return closes
 
 
-def in_progress_ema(close: np.ndarray, k: np.ndarray, period_close: np.ndarray,
-                    n: int) -> np.ndarray:
+def in_progress_ema(
+    close: np.ndarray, k: np.ndarray, period_close: np.ndarray, n: int
+) -> np.ndarray:
     """EMA(n) of the period closes in which the current period closes at close[t].
 
     The EMA over completed periods is seeded with the first period's close
@@ -268,8 +293,9 @@ def in_progress_ema(close: np.ndarray, k: np.ndarray, period_close: np.ndarray,
     return np.where(k >= 1, alpha * close + (1.0 - alpha) * previous, close)
 
 
-def mtf_bias(close: np.ndarray, dates: np.ndarray, timeframe: str,
-             fast: int = 9, slow: int = 21) -> np.ndarray:
+def mtf_bias(
+    close: np.ndarray, dates: np.ndarray, timeframe: str, fast: int = 9, slow: int = 21
+) -> np.ndarray:
     """+1 if close > EMAfast > EMAslow, -1 if close < EMAfast < EMAslow, else 0.
 
     EMAs run over the timeframe's period closes with the in-progress period
@@ -293,7 +319,7 @@ def is_intraday(dates: np.ndarray, valid: np.ndarray) -> bool:
     Daily bars (spacing >= 1 day) are daily whatever their time stamp (e.g.
     16:00 closes).  If no column has two bars, any non-midnight stamp counts.
     """
-    ns = np.asarray(dates).astype("datetime64[ns]").astype(np.int64)
+    ns = np.asarray(dates).astype('datetime64[ns]').astype(np.int64)
     both = valid[1:] & valid[:-1]
     if not both.any():
         return bool(np.any(np.mod(ns[valid], _NS_PER_DAY) != 0))
@@ -301,31 +327,31 @@ def is_intraday(dates: np.ndarray, valid: np.ndarray) -> bool:
     return bool(np.any((step > 0) & (step < _NS_PER_DAY)))
 
 # %% ../nbs/01b_ta.ipynb #5333b30b
-def _ta_block(h: np.ndarray, lo: np.ndarray, c: np.ndarray,
-              v: np.ndarray) -> dict[str, np.ndarray]:
+def _ta_block(h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
     """The 12 TA features from high, low, close, volume (before padding mask)."""
     line, signal, hist = macd(c)
     upper, middle, lower = bollinger(c)
     width = upper - lower
     flat = (width <= 4e-9 * np.abs(middle)) & ~np.isnan(c)
     return {
-        "rsi_14": rsi(c),
-        "macd": line / c,
-        "macd_signal": signal / c,
-        "macd_hist": hist / c,
-        "bb_position": np.where(flat & ~np.isnan(width), 0.5, (c - lower) / width),
-        "atr_norm": atr(h, lo, c) / c,
-        "adx_14": adx(h, lo, c),
-        "obv_trend": _safe_ratio(obv_change(c, v), rolling_sum(v, 10), 0.0),
-        "vwap_distance": c / rolling_vwap(h, lo, c, v) - 1.0,
-        "ema9_rel": ema(c, 9) / c - 1.0,
-        "ema21_rel": ema(c, 21) / c - 1.0,
-        "volume_ratio": _safe_ratio(v, sma(v, 20), 1.0),
+        'rsi_14': rsi(c),
+        'macd': line / c,
+        'macd_signal': signal / c,
+        'macd_hist': hist / c,
+        'bb_position': np.where(flat & ~np.isnan(width), 0.5, (c - lower) / width),
+        'atr_norm': atr(h, lo, c) / c,
+        'adx_14': adx(h, lo, c),
+        'obv_trend': _safe_ratio(obv_change(c, v), rolling_sum(v, 10), 0.0),
+        'vwap_distance': c / rolling_vwap(h, lo, c, v) - 1.0,
+        'ema9_rel': ema(c, 9) / c - 1.0,
+        'ema21_rel': ema(c, 21) / c - 1.0,
+        'volume_ratio': _safe_ratio(v, sma(v, 20), 1.0),
     }
 
 
-def compute_ta_features(bars: Mapping[str, np.ndarray], dates: np.ndarray | None = None
-                        ) -> tuple[dict[str, np.ndarray], list[str]]:
+def compute_ta_features(
+    bars: Mapping[str, np.ndarray], dates: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """Compute the 17 TA + MTF features for a left-aligned (T, N) panel.
 
     Parameters
@@ -340,19 +366,22 @@ def compute_ta_features(bars: Mapping[str, np.ndarray], dates: np.ndarray | None
     (in that order) to a (T, N) float64 array, NaN in warm-up and padding;
     ``unavailable`` lists channels that cannot be computed from this input
     (['mtf_4h', 'mtf_1h'] for daily bars, whose values are then 0).
+
     """
-    o, h, lo, c, v = (np.asarray(bars[name], dtype=np.float64)
-                      for name in ("open", "high", "low", "close", "volume"))
-    dates = np.asarray(bars["dates"] if dates is None else dates)
+    o, h, lo, c, v = (
+        np.asarray(bars[name], dtype=np.float64)
+        for name in ('open', 'high', 'low', 'close', 'volume')
+    )
+    dates = np.asarray(bars['dates'] if dates is None else dates)
     if not all(a.shape == c.shape for a in (o, h, lo, v, dates)) or c.ndim != 2:
-        raise ValueError("open/high/low/close/volume/dates must share one (T, N) shape")
+        raise ValueError('open/high/low/close/volume/dates must share one (T, N) shape')
     valid = ~np.isnan(c)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide='ignore', invalid='ignore'):
         features = _ta_block(h, lo, c, v)
         intraday = is_intraday(dates, valid)
         unavailable = [] if intraday else list(INTRADAY_ONLY)
         for name in MTF_FEATURES:
-            timeframe = name.removeprefix("mtf_")
+            timeframe = name.removeprefix('mtf_')
             if name in unavailable:
                 features[name] = np.where(valid, 0.0, np.nan)
             else:

@@ -16,8 +16,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import (Config, ConfigError, TrademlError, atomic_path, atomic_write_text, get_device, get_logger,
-                          precision_for, project_paths, require, seed_everything)
+from trademl.core import (
+    Config,
+    ConfigError,
+    TrademlError,
+    atomic_path,
+    atomic_write_text,
+    get_device,
+    get_logger,
+    precision_for,
+    project_paths,
+    require,
+    seed_everything,
+)
 from .dataset import Scaler, TradeDataset, collate_batch, load_dataset, window_dataset
 
 os.environ.setdefault('MLFLOW_DISABLE_TELEMETRY', 'true')
@@ -33,32 +44,42 @@ __all__ = ['torch', 'pl', 'log', 'MODELS', 'ARTIFACT_FILES', 'ModelSpec', 'model
 # %% ../nbs/02b_train.ipynb #4060b1f9
 MODELS = {'timeformer': 'trademl.models.timeformer', 'tft': 'trademl.models.tft'}
 
+
 @dataclass(frozen=True)
 class ModelSpec:
-    "How to build, configure and train one kind of model."
+    """How to build, configure and train one kind of model."""
+
     name: str
     model_class: type
     config_class: type
     loss: callable
 
+
 def model_spec(name: str) -> ModelSpec:
-    "The registered model `name` ('timeformer' or 'tft')."
-    if name not in MODELS: raise ConfigError(f'unknown model {name!r}; available models: {", ".join(MODELS)}')
+    """The registered model `name` ('timeformer' or 'tft')."""
+    if name not in MODELS:
+        raise ConfigError(f'unknown model {name!r}; available models: {", ".join(MODELS)}')
     m = importlib.import_module(MODELS[name])
     return ModelSpec(name, m.MODEL_CLASS, m.CONFIG_CLASS, m.loss)
 
+
 def build_model(name: str, config: dict | str = 'small'):
-    "A freshly initialised model from a preset name or a configuration dict."
+    """A freshly initialised model from a preset name or a configuration dict."""
     spec = model_spec(name)
-    cfg = spec.config_class.preset(config) if isinstance(config, str) else spec.config_class.from_dict(config)
+    cfg = (
+        spec.config_class.preset(config)
+        if isinstance(config, str)
+        else spec.config_class.from_dict(config)
+    )
     return spec.model_class(cfg)
 
 # %% ../nbs/02b_train.ipynb #6c1a1c8f
 @dataclass
 class TrainConfig(Config):
-    "How a model is trained (SPEC §5 defaults)."
-    model: str = 'timeformer'           # timeformer | tft
-    preset: str = 'small'               # small (CPU, tests) | default (the seed's sizes)
+    """How a model is trained (SPEC §5 defaults)."""
+
+    model: str = 'timeformer'  # timeformer | tft
+    preset: str = 'small'  # small (CPU, tests) | default (the seed's sizes)
     epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-4
@@ -66,37 +87,44 @@ class TrainConfig(Config):
     weight_decay: float = 1e-5
     pct_start: float = 0.3
     grad_clip: float = 1.0
-    patience: int = 5                   # early stopping, in epochs without a better validation loss
-    device: str = 'auto'                # auto | cpu | cuda | mps
+    patience: int = 5  # early stopping, in epochs without a better validation loss
+    device: str = 'auto'  # auto | cpu | cuda | mps
     seed: int = 0
-    val_fraction: float = 0.2           # when no indices are given: the last dates
+    val_fraction: float = 0.2  # when no indices are given: the last dates
     max_train_samples: int | None = None  # cap (most recent rows) for quick runs
     mlflow: bool = True
-    tracking_uri: str | None = None     # default: sqlite:///<project>/artifacts/mlflow.db
+    tracking_uri: str | None = None  # default: sqlite:///<project>/artifacts/mlflow.db
     experiment: str = 'trademl'
     progress: bool = True
 
     def check(self):
-        "Cross-field checks."
-        if self.model not in MODELS: raise ConfigError(f'model: expected one of {list(MODELS)}, got {self.model!r}')
+        """Cross-field checks."""
+        if self.model not in MODELS:
+            raise ConfigError(f'model: expected one of {list(MODELS)}, got {self.model!r}')
         for k in ['epochs', 'batch_size']:
-            if getattr(self, k) < 1: raise ConfigError(f'{k} must be >= 1, got {getattr(self, k)}')
-        if not 0 < self.val_fraction < 1: raise ConfigError(f'val_fraction must be in (0, 1), got {self.val_fraction}')
+            if getattr(self, k) < 1:
+                raise ConfigError(f'{k} must be >= 1, got {getattr(self, k)}')
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f'val_fraction must be in (0, 1), got {self.val_fraction}')
 
 # %% ../nbs/02b_train.ipynb #a9ffa41b
-def time_split(ds: TradeDataset, val_fraction: float = 0.2, idx=None) -> tuple[np.ndarray, np.ndarray]:
-    "Train/validation indices among `idx` (default: all labelled rows): the last `val_fraction` of dates validate; training rows whose labels overlap them are purged."
+def time_split(
+    ds: TradeDataset, val_fraction: float = 0.2, idx=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation indices among `idx` (default: all labelled rows): the last `val_fraction` of dates validate; training rows whose labels overlap them are purged."""
     idx = ds.labelled() if idx is None else np.intersect1d(np.asarray(idx), ds.labelled())
     dates = ds.keys['date'].to_numpy()[idx]
     cut = np.sort(np.unique(dates))[int((1 - val_fraction) * (len(np.unique(dates)) - 1))]
     known = ds.keys[[f'known_{h}' for h in ds.horizons]].max(axis=1).to_numpy()[idx]
     train, val = idx[known < cut], idx[dates >= cut]
-    if len(train) < 2 or len(val) < 1: raise ConfigError(f'the dataset is too small to split ({len(idx)} labelled samples)')
+    if len(train) < 2 or len(val) < 1:
+        raise ConfigError(f'the dataset is too small to split ({len(idx)} labelled samples)')
     return train, val
 
 # %% ../nbs/02b_train.ipynb #e79351f8
 class TradeModule(pl.LightningModule):
-    "Trains any registered model with its own loss; logs loss and direction accuracy."
+    """Trains any registered model with its own loss; logs loss and direction accuracy."""
+
     def __init__(self, model_name: str, model_config: dict, train_config: dict, ret_scale: float):
         super().__init__()
         self.save_hyperparameters()
@@ -104,7 +132,8 @@ class TradeModule(pl.LightningModule):
         self.model = self.spec.model_class(self.spec.config_class.from_dict(model_config))
         self.tc, self.ret_scale = TrainConfig.from_dict(train_config), float(ret_scale)
 
-    def forward(self, batch): return self.model(batch['price'], batch['kronos'], batch['context'])
+    def forward(self, batch):
+        return self.model(batch['price'], batch['kronos'], batch['context'])
 
     def _step(self, batch, stage: str):
         out = self(batch)
@@ -113,82 +142,135 @@ class TradeModule(pl.LightningModule):
         acc = ((out['dir_logit'] > 0).float() == batch['dir'])[ok].float().mean()
         n = batch['price'].shape[0]
         self.log(f'{stage}_loss', loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log(f'{stage}_acc', acc, on_step=False, on_epoch=True, prog_bar=stage == 'val', batch_size=n)
-        for k, v in parts.items(): self.log(f'{stage}_{k}', float(v), on_step=False, on_epoch=True, batch_size=n)
+        self.log(
+            f'{stage}_acc', acc, on_step=False, on_epoch=True, prog_bar=stage == 'val', batch_size=n
+        )
+        for k, v in parts.items():
+            self.log(f'{stage}_{k}', float(v), on_step=False, on_epoch=True, batch_size=n)
         return loss
 
-    def training_step(self, batch, i): return self._step(batch, 'train')
-    def validation_step(self, batch, i): return self._step(batch, 'val')
+    def training_step(self, batch, i):
+        return self._step(batch, 'train')
+
+    def validation_step(self, batch, i):
+        return self._step(batch, 'val')
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.tc.max_lr, total_steps=max(int(self.trainer.estimated_stepping_batches), 1),
-                                                    pct_start=self.tc.pct_start)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=self.tc.max_lr,
+            total_steps=max(int(self.trainer.estimated_stepping_batches), 1),
+            pct_start=self.tc.pct_start,
+        )
         return {'optimizer': opt, 'lr_scheduler': {'scheduler': sched, 'interval': 'step'}}
 
 # %% ../nbs/02b_train.ipynb #4a0e6c4e
 class TradeDataModule(pl.LightningDataModule):
-    "Loaders over given train/validation indices; scalers fitted on the training indices only."
+    """Loaders over given train/validation indices; scalers fitted on the training indices only."""
+
     def __init__(self, ds: TradeDataset, train_idx, val_idx, batch_size: int = 256, seed: int = 0):
         super().__init__()
         self.ds, self.train_idx, self.val_idx = ds, np.asarray(train_idx), np.asarray(val_idx)
-        if np.intersect1d(self.train_idx, self.val_idx).size: raise ConfigError('train and validation indices overlap')
+        if np.intersect1d(self.train_idx, self.val_idx).size:
+            raise ConfigError('train and validation indices overlap')
         self.batch_size, self.seed = batch_size, seed
         self.context_scaler = Scaler.fit(ds.context, self.train_idx)
         self.embedding_scaler = Scaler.fit(ds.embeddings, self.train_idx)
-        rets = np.asarray(ds.labels)[self.train_idx][:, :len(ds.horizons)]
+        rets = np.asarray(ds.labels)[self.train_idx][:, : len(ds.horizons)]
         self.ret_scale = float(np.nanstd(rets)) or 1.0
 
     def _loader(self, idx, shuffle):
         wd = window_dataset(self.ds, idx, self.context_scaler, self.embedding_scaler)
         g = torch.Generator().manual_seed(self.seed)
-        return torch.utils.data.DataLoader(wd, batch_size=self.batch_size, shuffle=shuffle, generator=g, collate_fn=collate_batch)
+        return torch.utils.data.DataLoader(
+            wd, batch_size=self.batch_size, shuffle=shuffle, generator=g, collate_fn=collate_batch
+        )
 
-    def train_dataloader(self): return self._loader(self.train_idx, True)
-    def val_dataloader(self): return self._loader(self.val_idx, False)
+    def train_dataloader(self):
+        return self._loader(self.train_idx, True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_idx, False)
 
 # %% ../nbs/02b_train.ipynb #bcf4048d
 def save_weights(model, path: Path) -> str:
-    "Write a model's state dict as safetensors (atomically); return the file's sha256."
+    """Write a model's state dict as safetensors (atomically); return the file's sha256."""
     from safetensors.torch import save_file
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp: save_file(state, str(tmp))
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
+
 class BestWeights(pl.Callback):
-    "Keep (in memory and as a safetensors checkpoint) the weights of the epoch with the lowest validation objective."
+    """Keep (in memory and as a safetensors checkpoint) the weights of the epoch with the lowest validation objective."""
+
     def __init__(self, folder: Path | None = None, monitor: str = 'val_objective'):
-        self.folder, self.monitor, self.best, self.state, self.epoch = folder, monitor, float('inf'), None, -1
+        self.folder, self.monitor, self.best, self.state, self.epoch = (
+            folder,
+            monitor,
+            float('inf'),
+            None,
+            -1,
+        )
+
     def on_validation_epoch_end(self, trainer, module):
         v = trainer.callback_metrics.get(self.monitor)
-        if v is None or trainer.sanity_checking or not float(v) < self.best: return
+        if v is None or trainer.sanity_checking or not float(v) < self.best:
+            return
         self.best, self.epoch = float(v), trainer.current_epoch
         self.state = {k: t.detach().cpu().clone() for k, t in module.model.state_dict().items()}
         if self.folder:
             save_weights(module.model, self.folder / 'checkpoint.safetensors')
-            atomic_write_text(self.folder / 'checkpoint.json', json.dumps({'epoch': self.epoch, self.monitor: self.best}))
+            atomic_write_text(
+                self.folder / 'checkpoint.json',
+                json.dumps({'epoch': self.epoch, self.monitor: self.best}),
+            )
+
     def restore(self, module):
-        "Load the best weights back into `module.model`."
-        if self.state is not None: module.model.load_state_dict(self.state)
+        """Load the best weights back into `module.model`."""
+        if self.state is not None:
+            module.model.load_state_dict(self.state)
 
 # %% ../nbs/02b_train.ipynb #18086912
 ARTIFACT_FILES = ('model.safetensors', 'config.json', 'model_info.json')
 
-def save_artifact(folder: Path, model, model_name: str, model_config: dict, info: dict, embedder_dir: Path | None = None) -> Path:
-    "Write a model artifact folder (weights, config, info, embedder)."
+
+def save_artifact(
+    folder: Path,
+    model,
+    model_name: str,
+    model_config: dict,
+    info: dict,
+    embedder_dir: Path | None = None,
+) -> Path:
+    """Write a model artifact folder (weights, config, info, embedder)."""
     import shutil
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     info = {**info, 'weights_sha256': save_weights(model, folder / 'model.safetensors')}
     if embedder_dir and Path(embedder_dir).is_dir():
-        if (folder / 'embedder').exists(): shutil.rmtree(folder / 'embedder')
-        shutil.copytree(embedder_dir, folder / 'embedder'); info['embedder']['path'] = 'embedder'
-    atomic_write_text(folder / 'config.json', json.dumps({'format': 'trademl-model/1', 'model': model_name, 'config': model_config}, indent=2))
+        if (folder / 'embedder').exists():
+            shutil.rmtree(folder / 'embedder')
+        shutil.copytree(embedder_dir, folder / 'embedder')
+        info['embedder']['path'] = 'embedder'
+    atomic_write_text(
+        folder / 'config.json',
+        json.dumps(
+            {'format': 'trademl-model/1', 'model': model_name, 'config': model_config}, indent=2
+        ),
+    )
     atomic_write_text(folder / 'model_info.json', json.dumps(info, indent=2, default=str))
     return folder
 
+
 @dataclass
 class TrainedModel:
-    "A model rebuilt from its artifact, with everything inference needs."
+    """A model rebuilt from its artifact, with everything inference needs."""
+
     model: object
     name: str
     config: dict
@@ -198,92 +280,197 @@ class TrainedModel:
     embedding_scaler: Scaler
 
     @property
-    def ret_scale(self) -> float: return float(self.info['ret_scale'])
+    def ret_scale(self) -> float:
+        return float(self.info['ret_scale'])
+
     @property
-    def horizons(self) -> list[int]: return list(self.info['horizons'])
+    def horizons(self) -> list[int]:
+        return list(self.info['horizons'])
+
 
 def load_model(folder: str | Path) -> TrainedModel:
-    "Rebuild a model from its artifact folder; refuse missing, corrupted or mismatched files with a message saying what."
+    """Rebuild a model from its artifact folder; refuse missing, corrupted or mismatched files with a message saying what."""
     folder = Path(folder)
     for f in ARTIFACT_FILES:
-        if not (folder / f).is_file(): raise TrademlError(f'model artifact {folder}: {f} is missing')
+        if not (folder / f).is_file():
+            raise TrademlError(f'model artifact {folder}: {f} is missing')
     try:
-        cfg = json.loads((folder / 'config.json').read_text()); info = json.loads((folder / 'model_info.json').read_text())
-    except json.JSONDecodeError as e: raise TrademlError(f'model artifact {folder}: unreadable JSON ({e})') from None
+        cfg = json.loads((folder / 'config.json').read_text())
+        info = json.loads((folder / 'model_info.json').read_text())
+    except json.JSONDecodeError as e:
+        raise TrademlError(f'model artifact {folder}: unreadable JSON ({e})') from None
     sha = hashlib.sha256((folder / 'model.safetensors').read_bytes()).hexdigest()
     if sha != info.get('weights_sha256'):
-        raise TrademlError(f'model artifact {folder}: model.safetensors does not match the sha256 in model_info.json (modified or corrupted)')
+        raise TrademlError(
+            f'model artifact {folder}: model.safetensors does not match the sha256 in model_info.json (modified or corrupted)'
+        )
     from safetensors.torch import load_file
+
     model = build_model(cfg['model'], cfg['config'])
     state, own = load_file(str(folder / 'model.safetensors')), model.state_dict()
-    bad = sorted(set(state) ^ set(own)) + [k for k in state if k in own and state[k].shape != own[k].shape]
-    if bad: raise TrademlError(f'model artifact {folder}: weights do not fit the configuration in config.json: {bad[:8]}')
-    model.load_state_dict(state); model.eval()
-    return TrainedModel(model, cfg['model'], cfg['config'], info, folder,
-                        Scaler.from_dict(info['context_scaler']), Scaler.from_dict(info['embedding_scaler']))
+    bad = sorted(set(state) ^ set(own)) + [
+        k for k in state if k in own and state[k].shape != own[k].shape
+    ]
+    if bad:
+        raise TrademlError(
+            f'model artifact {folder}: weights do not fit the configuration in config.json: {bad[:8]}'
+        )
+    model.load_state_dict(state)
+    model.eval()
+    return TrainedModel(
+        model,
+        cfg['model'],
+        cfg['config'],
+        info,
+        folder,
+        Scaler.from_dict(info['context_scaler']),
+        Scaler.from_dict(info['embedding_scaler']),
+    )
 
 # %% ../nbs/02b_train.ipynb #a8c53d0e
 def _mlflow_logger(tc: TrainConfig, run_name: str):
-    if not tc.mlflow: return False
+    if not tc.mlflow:
+        return False
     from pytorch_lightning.loggers import MLFlowLogger
-    uri = tc.tracking_uri or f"sqlite:///{project_paths().ensure().artifacts / 'mlflow.db'}"
-    return MLFlowLogger(experiment_name=tc.experiment, run_name=run_name, tracking_uri=uri, log_model=False,
-                        artifact_location=str(project_paths().artifacts / 'mlruns'))
+
+    uri = tc.tracking_uri or f'sqlite:///{project_paths().ensure().artifacts / "mlflow.db"}'
+    return MLFlowLogger(
+        experiment_name=tc.experiment,
+        run_name=run_name,
+        tracking_uri=uri,
+        log_model=False,
+        artifact_location=str(project_paths().artifacts / 'mlruns'),
+    )
+
 
 @dataclass
 class TrainResult:
-    "What `train_model` returns: the artifact folder, the rebuilt model, metrics and the split used."
+    """What `train_model` returns: the artifact folder, the rebuilt model, metrics and the split used."""
+
     path: Path
     trained: TrainedModel
     metrics: dict
     train_idx: np.ndarray
     val_idx: np.ndarray
 
-def train_model(dataset: TradeDataset | str | Path, model: str = 'timeformer', preset: str | dict = 'small',
-                train_idx=None, val_idx=None, out_dir: str | Path | None = None, config: TrainConfig | None = None,
-                **overrides) -> TrainResult:
-    "Train `model` on `dataset` (given or time-ordered split), save the artifact, and return it rebuilt."
-    tc = config or TrainConfig.from_dict({'model': model, 'preset': preset if isinstance(preset, str) else 'custom', **overrides})
+
+def train_model(
+    dataset: TradeDataset | str | Path,
+    model: str = 'timeformer',
+    preset: str | dict = 'small',
+    train_idx=None,
+    val_idx=None,
+    out_dir: str | Path | None = None,
+    config: TrainConfig | None = None,
+    **overrides,
+) -> TrainResult:
+    """Train `model` on `dataset` (given or time-ordered split), save the artifact, and return it rebuilt."""
+    tc = config or TrainConfig.from_dict(
+        {'model': model, 'preset': preset if isinstance(preset, str) else 'custom', **overrides}
+    )
     ds = dataset if isinstance(dataset, TradeDataset) else load_dataset(dataset)
-    if train_idx is None or val_idx is None: train_idx, val_idx = time_split(ds, tc.val_fraction)
+    if train_idx is None or val_idx is None:
+        train_idx, val_idx = time_split(ds, tc.val_fraction)
     train_idx = np.asarray(train_idx)
-    if tc.max_train_samples: train_idx = train_idx[-tc.max_train_samples:]
-    seed_everything(tc.seed); pl.seed_everything(tc.seed, workers=True, verbose=False)
+    if tc.max_train_samples:
+        train_idx = train_idx[-tc.max_train_samples :]
+    seed_everything(tc.seed)
+    pl.seed_everything(tc.seed, workers=True, verbose=False)
     spec = model_spec(tc.model)
-    mcfg = spec.config_class.preset(preset) if isinstance(preset, str) else spec.config_class.from_dict(preset)
-    mcfg = spec.config_class.from_dict({**mcfg.to_dict(), 'lookback': ds.window, 'context_dim': ds.context.shape[1],
-                                        'kronos_dim': ds.embeddings.shape[1], 'horizons': len(ds.horizons)})
+    mcfg = (
+        spec.config_class.preset(preset)
+        if isinstance(preset, str)
+        else spec.config_class.from_dict(preset)
+    )
+    mcfg = spec.config_class.from_dict(
+        {
+            **mcfg.to_dict(),
+            'lookback': ds.window,
+            'context_dim': ds.context.shape[1],
+            'kronos_dim': ds.embeddings.shape[1],
+            'horizons': len(ds.horizons),
+        }
+    )
     dm = TradeDataModule(ds, train_idx, val_idx, tc.batch_size, tc.seed)
     module = TradeModule(tc.model, mcfg.to_dict(), tc.to_dict(), dm.ret_scale)
     device = get_device(tc.device)
-    out = Path(out_dir) if out_dir else project_paths().artifacts / 'models' / f'{tc.model}-{ds.path.name}'
+    out = (
+        Path(out_dir)
+        if out_dir
+        else project_paths().artifacts / 'models' / f'{tc.model}-{ds.path.name}'
+    )
     out.mkdir(parents=True, exist_ok=True)
     best = BestWeights(out)
-    trainer = pl.Trainer(max_epochs=tc.epochs, accelerator={'cuda': 'gpu'}.get(device, device), devices=1,
-                         precision=precision_for(device), deterministic=device == 'cpu', gradient_clip_val=tc.grad_clip,
-                         callbacks=[best, pl.callbacks.EarlyStopping('val_objective', patience=tc.patience)],
-                         logger=_mlflow_logger(tc, f'{tc.model}-{ds.path.name}'), log_every_n_steps=1,
-                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=tc.progress,
-                         num_sanity_val_steps=0)
+    trainer = pl.Trainer(
+        max_epochs=tc.epochs,
+        accelerator={'cuda': 'gpu'}.get(device, device),
+        devices=1,
+        precision=precision_for(device),
+        deterministic=device == 'cpu',
+        gradient_clip_val=tc.grad_clip,
+        callbacks=[best, pl.callbacks.EarlyStopping('val_objective', patience=tc.patience)],
+        logger=_mlflow_logger(tc, f'{tc.model}-{ds.path.name}'),
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=tc.progress,
+        num_sanity_val_steps=0,
+    )
     t0 = time.time()
     trainer.fit(module, datamodule=dm)
     best.restore(module)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    metrics.update(best_epoch=best.epoch, best_val_objective=best.best, epochs_run=trainer.current_epoch, train_seconds=round(time.time() - t0, 2),
-                   n_train=int(len(train_idx)), n_val=int(len(val_idx)), n_parameters=int(sum(p.numel() for p in module.model.parameters())))
+    metrics.update(
+        best_epoch=best.epoch,
+        best_val_objective=best.best,
+        epochs_run=trainer.current_epoch,
+        train_seconds=round(time.time() - t0, 2),
+        n_train=int(len(train_idx)),
+        n_val=int(len(val_idx)),
+        n_parameters=int(sum(p.numel() for p in module.model.parameters())),
+    )
     keys = ds.keys.iloc[train_idx]
-    info = {'model': tc.model, 'horizons': ds.horizons, 'window': ds.window, 'feature_names': ds.feature_names,
-            'label_names': ds.label_names, 'ret_scale': dm.ret_scale, 'context_scaler': dm.context_scaler.to_dict(),
-            'embedding_scaler': dm.embedding_scaler.to_dict(), 'dataset': {'name': ds.manifest['name'], 'path': str(ds.path),
-            'panel_hash': ds.manifest['panel_hash'], 'hashes': ds.manifest['hashes']},
-            'embedder': dict(ds.manifest['embedder']), 'dataset_config': ds.manifest['config'],
-            'symbols': ds.manifest['symbols'], 'train_range': [f'{keys.date.min():%Y-%m-%d}', f'{keys.date.max():%Y-%m-%d}'],
-            'train_config': tc.to_dict(), 'metrics': metrics, 'device': device,
-            'versions': {'torch': torch.__version__, 'pytorch_lightning': pl.__version__}}
+    info = {
+        'model': tc.model,
+        'horizons': ds.horizons,
+        'window': ds.window,
+        'feature_names': ds.feature_names,
+        'label_names': ds.label_names,
+        'ret_scale': dm.ret_scale,
+        'context_scaler': dm.context_scaler.to_dict(),
+        'embedding_scaler': dm.embedding_scaler.to_dict(),
+        'dataset': {
+            'name': ds.manifest['name'],
+            'path': str(ds.path),
+            'panel_hash': ds.manifest['panel_hash'],
+            'hashes': ds.manifest['hashes'],
+        },
+        'embedder': dict(ds.manifest['embedder']),
+        'dataset_config': ds.manifest['config'],
+        'symbols': ds.manifest['symbols'],
+        'train_range': [f'{keys.date.min():%Y-%m-%d}', f'{keys.date.max():%Y-%m-%d}'],
+        'train_config': tc.to_dict(),
+        'metrics': metrics,
+        'device': device,
+        'versions': {'torch': torch.__version__, 'pytorch_lightning': pl.__version__},
+    }
     emb_dir = ds.path / 'embedder' if ds.manifest['embedder'].get('saved') else None
     save_artifact(out, module.model, tc.model, mcfg.to_dict(), info, emb_dir)
     if trainer.logger:
-        trainer.logger.log_hyperparams({'preset': tc.preset, 'dataset': ds.manifest['name'], 'n_parameters': metrics['n_parameters']})
+        trainer.logger.log_hyperparams(
+            {
+                'preset': tc.preset,
+                'dataset': ds.manifest['name'],
+                'n_parameters': metrics['n_parameters'],
+            }
+        )
         trainer.logger.experiment.log_artifacts(trainer.logger.run_id, str(out))
-    log.info('%s trained in %.1f s: best val_objective %.4f at epoch %d; artifact %s', tc.model, metrics['train_seconds'], best.best, best.epoch, out)
+    log.info(
+        '%s trained in %.1f s: best val_objective %.4f at epoch %d; artifact %s',
+        tc.model,
+        metrics['train_seconds'],
+        best.best,
+        best.epoch,
+        out,
+    )
     return TrainResult(out, load_model(out), metrics, np.asarray(train_idx), np.asarray(val_idx))

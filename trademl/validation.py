@@ -55,9 +55,9 @@ class CombinatorialPurgedCV:
     def __init__(self, n_groups=6, n_test_groups=2, horizon=10, embargo=0):
         """Store parameters; see class docstring for semantics."""
         if n_groups < 2 or not 1 <= n_test_groups < n_groups:
-            raise ValueError("need n_groups >= 2 and 1 <= n_test_groups < n_groups")
+            raise ValueError('need n_groups >= 2 and 1 <= n_test_groups < n_groups')
         if horizon < 0 or embargo < 0:
-            raise ValueError("horizon and embargo must be >= 0")
+            raise ValueError('horizon and embargo must be >= 0')
         self.n_groups, self.n_test_groups = int(n_groups), int(n_test_groups)
         self.horizon, self.embargo = int(horizon), int(embargo)
 
@@ -90,7 +90,7 @@ class CombinatorialPurgedCV:
     def _group_of_unique(self, n_unique: int) -> np.ndarray:
         size = n_unique // self.n_groups
         if size < 1:
-            raise ValueError(f"{n_unique} unique dates is fewer than n_groups={self.n_groups}")
+            raise ValueError(f'{n_unique} unique dates is fewer than n_groups={self.n_groups}')
         return np.minimum(np.arange(n_unique) // size, self.n_groups - 1)
 
     def groups(self, dates) -> np.ndarray:
@@ -106,18 +106,18 @@ class CombinatorialPurgedCV:
         g = self._group_of_unique(n_unique)
         is_test = np.zeros((self.n_splits, self.n_groups), dtype=bool)
         is_test[np.arange(self.n_splits)[:, None], self.test_groups()] = True
-        test = is_test[:, g]                                   # [S, D]
+        test = is_test[:, g]  # [S, D]
         status = test.astype(np.int8)
         d = np.diff(test.astype(np.int8), axis=1)
         h, e = self.horizon, self.embargo
         for s in range(self.n_splits):
             st = status[s]
-            for b in np.flatnonzero(d[s] == 1) + 1:            # block starts
+            for b in np.flatnonzero(d[s] == 1) + 1:  # block starts
                 lo = max(0, b - h)
                 st[lo:b][st[lo:b] == TRAIN] = PURGED
-            for a in np.flatnonzero(d[s] == -1) + 1:           # first date after a block
+            for a in np.flatnonzero(d[s] == -1) + 1:  # first date after a block
                 for lo, hi, code in ((a, a + h, PURGED), (a + h, a + h + e, EMBARGOED)):
-                    seg = st[lo:min(hi, n_unique)]
+                    seg = st[lo : min(hi, n_unique)]
                     seg[seg == TRAIN] = code
         return status
 
@@ -147,7 +147,7 @@ class WalkForward:
     def __init__(self, n_splits=5, test_size=None, train_size=None, horizon=10, embargo=0):
         """Store parameters; see class docstring."""
         if n_splits < 1 or horizon < 0 or embargo < 0:
-            raise ValueError("n_splits >= 1, horizon >= 0 and embargo >= 0 required")
+            raise ValueError('n_splits >= 1, horizon >= 0 and embargo >= 0 required')
         self.n_splits, self.test_size, self.train_size = int(n_splits), test_size, train_size
         self.horizon, self.embargo = int(horizon), int(embargo)
 
@@ -160,13 +160,13 @@ class WalkForward:
         ts = self.test_size or n_unique // (self.n_splits + 1)
         first = n_unique - self.n_splits * ts
         if ts < 1 or first < 1:
-            raise ValueError("not enough unique dates for n_splits/test_size")
+            raise ValueError('not enough unique dates for n_splits/test_size')
         out = []
         for i in range(self.n_splits):
             t0 = first + i * ts
             hi = t0 - self.horizon - self.embargo
             if hi < 1:
-                raise ValueError(f"split {i}: no training dates left after purge/embargo")
+                raise ValueError(f'split {i}: no training dates left after purge/embargo')
             lo = 0 if self.train_size is None else max(0, hi - int(self.train_size))
             out.append((lo, hi, t0, t0 + ts))
         return out
@@ -175,8 +175,10 @@ class WalkForward:
         """Yield ``(train_idx, test_idx)`` row positions per split."""
         inv, n = _date_index(dates)
         for lo, hi, t0, t1 in self.date_blocks(n):
-            yield (np.flatnonzero((inv >= lo) & (inv < hi)),
-                   np.flatnonzero((inv >= t0) & (inv < t1)))
+            yield (
+                np.flatnonzero((inv >= lo) & (inv < hi)),
+                np.flatnonzero((inv >= t0) & (inv < t1)),
+            )
 
 # %% ../nbs/05_validation.ipynb #6d3fe914
 def probabilistic_sharpe_ratio(sr, n_obs, sr_benchmark=0.0, skew=0.0, kurt=3.0):
@@ -197,9 +199,10 @@ def expected_max_sharpe(sr_variance, n_trials):
     SR0 = sqrt(V) * ((1 - gamma) * Phi^-1(1 - 1/N) + gamma * Phi^-1(1 - 1/(N e))); 0 for N = 1.
     """
     v, n = np.asarray(sr_variance, dtype=float), np.asarray(n_trials, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n)
-             + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n * np.e)))
+    with np.errstate(divide='ignore', invalid='ignore'):
+        z = (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n) + EULER_GAMMA * stats.norm.ppf(
+            1 - 1 / (n * np.e)
+        )
     out = np.where(n <= 1, 0.0, np.sqrt(v) * z)
     return out.item() if out.ndim == 0 else out
 
@@ -243,9 +246,12 @@ def max_drawdown(returns) -> float:
 def sharpe_stats(returns) -> dict:
     """Per-period SR, number of observations, skewness and NON-excess kurtosis (for PSR/DSR)."""
     r = _clean(returns)
-    return dict(sr=sharpe_ratio(r), n_obs=len(r),
-                skew=float(stats.skew(r)) if len(r) > 2 else np.nan,
-                kurt=float(stats.kurtosis(r, fisher=False)) if len(r) > 3 else np.nan)
+    return {
+        'sr': sharpe_ratio(r),
+        'n_obs': len(r),
+        'skew': float(stats.skew(r)) if len(r) > 2 else np.nan,
+        'kurt': float(stats.kurtosis(r, fisher=False)) if len(r) > 3 else np.nan,
+    }
 
 # %% ../nbs/05_validation.ipynb #23fe3e46
 @dataclass
@@ -263,14 +269,14 @@ class PBOResult:
 
 def _block_metric(s1, s2, cnt, metric):
     mean = s1 / cnt[:, None]
-    if metric == "mean":
+    if metric == 'mean':
         return mean
     var = (s2 - cnt[:, None] * mean**2) / (cnt[:, None] - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide='ignore', invalid='ignore'):
         return mean / np.sqrt(np.maximum(var, 0.0))
 
 
-def pbo(performance, n_partitions=16, metric="sharpe") -> PBOResult:
+def pbo(performance, n_partitions=16, metric='sharpe') -> PBOResult:
     """Probability of backtest overfitting by CSCV (Bailey, Borwein, López de Prado & Zhu 2017).
 
     ``performance``: [T, N] per-period returns of N configurations. Rows are cut into
@@ -282,16 +288,16 @@ def pbo(performance, n_partitions=16, metric="sharpe") -> PBOResult:
     """
     m = np.asarray(performance, dtype=float)
     if m.ndim != 2 or m.shape[1] < 2:
-        raise ValueError("performance must be a [T, N] matrix with N >= 2")
+        raise ValueError('performance must be a [T, N] matrix with N >= 2')
     if np.isnan(m).any():
-        raise ValueError("performance contains NaN")
+        raise ValueError('performance contains NaN')
     t, n = m.shape
     s = int(n_partitions)
     if s < 2 or s % 2 or s > t:
-        raise ValueError(f"n_partitions must be even, >= 2 and <= T={t}; got {n_partitions}")
-    if metric not in ("sharpe", "mean"):
+        raise ValueError(f'n_partitions must be even, >= 2 and <= T={t}; got {n_partitions}')
+    if metric not in ('sharpe', 'mean'):
         raise ValueError("metric must be 'sharpe' or 'mean'")
-    cnt = np.full(s, t // s, dtype=float)                 # S contiguous blocks as np.array_split
+    cnt = np.full(s, t // s, dtype=float)  # S contiguous blocks as np.array_split
     cnt[: t % s] += 1
     starts = np.r_[0, np.cumsum(cnt)[:-1]].astype(int)
     s1, s2 = np.add.reduceat(m, starts, axis=0), np.add.reduceat(m * m, starts, axis=0)
@@ -308,21 +314,30 @@ def pbo(performance, n_partitions=16, metric="sharpe") -> PBOResult:
     sel_is, sel_oos = perf_is[rows, best], perf_oos[rows, best]
     below = (perf_oos < sel_oos[:, None]).sum(axis=1)
     ties = (perf_oos == sel_oos[:, None]).sum(axis=1)
-    rank = below + (ties + 1) / 2.0                          # average rank, 1..N
+    rank = below + (ties + 1) / 2.0  # average rank, 1..N
     w = rank / (n + 1.0)
     logits = np.log(w / (1.0 - w))
     ok = np.isfinite(sel_is) & np.isfinite(sel_oos)
-    slope = (np.polyfit(sel_is[ok], sel_oos[ok], 1)[0]
-             if ok.sum() > 1 and np.ptp(sel_is[ok]) > 0 else np.nan)
-    return PBOResult(pbo=float(np.mean(logits <= 0)), logits=logits, is_perf=sel_is,
-                     oos_perf=sel_oos, degradation_slope=float(slope),
-                     prob_oos_loss=float(np.mean(sel_oos < 0)), n_combinations=c)
+    slope = (
+        np.polyfit(sel_is[ok], sel_oos[ok], 1)[0]
+        if ok.sum() > 1 and np.ptp(sel_is[ok]) > 0
+        else np.nan
+    )
+    return PBOResult(
+        pbo=float(np.mean(logits <= 0)),
+        logits=logits,
+        is_perf=sel_is,
+        oos_perf=sel_oos,
+        degradation_slope=float(slope),
+        prob_oos_loss=float(np.mean(sel_oos < 0)),
+        n_combinations=c,
+    )
 
 # %% ../nbs/05_validation.ipynb #ae8f5de0
 def _prob_y(prob, y):
     p, yy = np.asarray(prob, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if p.shape != yy.shape:
-        raise ValueError("prob and y must have the same length")
+        raise ValueError('prob and y must have the same length')
     ok = ~(np.isnan(p) | np.isnan(yy))
     return p[ok], yy[ok]
 
@@ -349,17 +364,24 @@ def reliability_bins(prob, y, n_bins=10) -> pd.DataFrame:
     """
     p, yy = _prob_y(prob, y)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)
+    idx = np.clip(np.searchsorted(edges, p, side='right') - 1, 0, n_bins - 1)
     cnt = np.bincount(idx, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid='ignore', divide='ignore'):
         mp = np.bincount(idx, weights=p, minlength=n_bins) / cnt
         fp = np.bincount(idx, weights=yy, minlength=n_bins) / cnt
-    return pd.DataFrame(dict(bin_low=edges[:-1], bin_high=edges[1:], mean_pred=mp,
-                             frac_pos=fp, count=cnt))
+    return pd.DataFrame(
+        {
+            'bin_low': edges[:-1],
+            'bin_high': edges[1:],
+            'mean_pred': mp,
+            'frac_pos': fp,
+            'count': cnt,
+        }
+    )
 
 # %% ../nbs/05_validation.ipynb #cdb62ad6
 def direction_metrics(prob, y) -> dict:
-    """accuracy / F1 (threshold 0.5), ROC-AUC (NaN if one class), Brier, log loss, n.
+    """Accuracy / F1 (threshold 0.5), ROC-AUC (NaN if one class), Brier, log loss, n.
 
     Rows with NaN ``y`` (or NaN prob) are ignored.
     """
@@ -367,12 +389,24 @@ def direction_metrics(prob, y) -> dict:
 
     p, yy = _prob_y(prob, y)
     if not len(p):
-        return dict(accuracy=np.nan, f1=np.nan, roc_auc=np.nan, brier=np.nan,
-                    log_loss=np.nan, n=0)
+        return {
+            'accuracy': np.nan,
+            'f1': np.nan,
+            'roc_auc': np.nan,
+            'brier': np.nan,
+            'log_loss': np.nan,
+            'n': 0,
+        }
     yi, pred = yy.astype(int), (p >= 0.5).astype(int)
     auc = roc_auc_score(yi, p) if len(np.unique(yi)) == 2 else np.nan
-    return dict(accuracy=float(np.mean(pred == yi)), f1=float(f1_score(yi, pred, zero_division=0)),
-                roc_auc=float(auc), brier=brier_score(p, yy), log_loss=log_loss(p, yy), n=len(p))
+    return {
+        'accuracy': float(np.mean(pred == yi)),
+        'f1': float(f1_score(yi, pred, zero_division=0)),
+        'roc_auc': float(auc),
+        'brier': brier_score(p, yy),
+        'log_loss': log_loss(p, yy),
+        'n': len(p),
+    }
 
 
 def daily_ic(pred, realised, dates) -> dict:
@@ -381,48 +415,63 @@ def daily_ic(pred, realised, dates) -> dict:
     Dates with < 3 valid symbols (or zero cross-sectional variance) are skipped.
     ic_t = ic_mean / ic_std * sqrt(n_days). Returns NaNs and n_days=0 if none qualify.
     """
-    df = pd.DataFrame(dict(p=np.asarray(pred, dtype=float), r=np.asarray(realised, dtype=float),
-                           d=np.asarray(dates))).dropna()
-    nan = dict(ic_mean=np.nan, ic_std=np.nan, ic_t=np.nan, rank_ic_mean=np.nan,
-               rank_ic_std=np.nan, n_days=0)
+    df = pd.DataFrame(
+        {
+            'p': np.asarray(pred, dtype=float),
+            'r': np.asarray(realised, dtype=float),
+            'd': np.asarray(dates),
+        }
+    ).dropna()
+    nan = {
+        'ic_mean': np.nan,
+        'ic_std': np.nan,
+        'ic_t': np.nan,
+        'rank_ic_mean': np.nan,
+        'rank_ic_std': np.nan,
+        'n_days': 0,
+    }
     if df.empty:
         return nan
-    g = df.groupby("d", sort=False)
-    df = df[g["p"].transform("size") >= 3]
+    g = df.groupby('d', sort=False)
+    df = df[g['p'].transform('size') >= 3]
     if df.empty:
         return nan
-    g = df.groupby("d", sort=False)
-    df = df.assign(pr=g["p"].rank(), rr=g["r"].rank())
+    g = df.groupby('d', sort=False)
+    df = df.assign(pr=g['p'].rank(), rr=g['r'].rank())
 
     def corr(a, b):
-        gg = df.groupby("d", sort=False)
-        da = df[a] - gg[a].transform("mean")
-        db = df[b] - gg[b].transform("mean")
-        tmp = pd.DataFrame(dict(d=df["d"], ab=da * db, aa=da * da, bb=db * db))
-        s = tmp.groupby("d", sort=False).sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = s["ab"] / np.sqrt(s["aa"] * s["bb"])
+        gg = df.groupby('d', sort=False)
+        da = df[a] - gg[a].transform('mean')
+        db = df[b] - gg[b].transform('mean')
+        tmp = pd.DataFrame({'d': df['d'], 'ab': da * db, 'aa': da * da, 'bb': db * db})
+        s = tmp.groupby('d', sort=False).sum()
+        with np.errstate(invalid='ignore', divide='ignore'):
+            c = s['ab'] / np.sqrt(s['aa'] * s['bb'])
         return c.replace([np.inf, -np.inf], np.nan)
 
-    ic, ric = corr("p", "r"), corr("pr", "rr")
+    ic, ric = corr('p', 'r'), corr('pr', 'rr')
     ok = ic.notna() & ric.notna()
     ic, ric = ic[ok].to_numpy(), ric[ok].to_numpy()
     k = len(ic)
     if k == 0:
         return nan
     sd = ic.std(ddof=1) if k > 1 else np.nan
-    return dict(ic_mean=float(ic.mean()), ic_std=float(sd),
-                ic_t=float(ic.mean() / sd * np.sqrt(k)) if k > 1 and sd > 0 else np.nan,
-                rank_ic_mean=float(ric.mean()),
-                rank_ic_std=float(ric.std(ddof=1)) if k > 1 else np.nan, n_days=k)
+    return {
+        'ic_mean': float(ic.mean()),
+        'ic_std': float(sd),
+        'ic_t': float(ic.mean() / sd * np.sqrt(k)) if k > 1 and sd > 0 else np.nan,
+        'rank_ic_mean': float(ric.mean()),
+        'rank_ic_std': float(ric.std(ddof=1)) if k > 1 else np.nan,
+        'n_days': k,
+    }
 
 # %% ../nbs/05_validation.ipynb #891eb7d6
 def _go():
     return require('plotly.graph_objects', 'validation figures')
 
 
-_STATUS_COLOURS = ["#4C78A8", "#F58518", "#B0B0B0", "#E45756"]  # train, test, purged, embargoed
-_STATUS_NAMES = ["train", "test", "purged", "embargoed"]
+_STATUS_COLOURS = ['#4C78A8', '#F58518', '#B0B0B0', '#E45756']  # train, test, purged, embargoed
+_STATUS_NAMES = ['train', 'test', 'purged', 'embargoed']
 
 
 def cpcv_diagram(cv, n_dates: int):
@@ -437,22 +486,35 @@ def cpcv_diagram(cv, n_dates: int):
     scale = []
     for i, c in enumerate(_STATUS_COLOURS):
         scale += [[i / n, c], [(i + 1) / n, c]]
-    labels = [f"split {s}: test {tuple(int(g) for g in tg)}" for s, tg in enumerate(cv.test_groups())]
-    fig = go.Figure(go.Heatmap(
-        z=status, x=np.arange(n_dates), y=labels, zmin=-0.5, zmax=n - 0.5, colorscale=scale,
-        colorbar=dict(tickvals=list(range(n)), ticktext=_STATUS_NAMES, title="status"),
-        hovertemplate="%{y}<br>date %{x}<extra></extra>"))
+    labels = [
+        f'split {s}: test {tuple(int(g) for g in tg)}' for s, tg in enumerate(cv.test_groups())
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=status,
+            x=np.arange(n_dates),
+            y=labels,
+            zmin=-0.5,
+            zmax=n - 0.5,
+            colorscale=scale,
+            colorbar={'tickvals': list(range(n)), 'ticktext': _STATUS_NAMES, 'title': 'status'},
+            hovertemplate='%{y}<br>date %{x}<extra></extra>',
+        )
+    )
     groups = cv._group_of_unique(n_dates)
     bounds = np.flatnonzero(np.diff(groups)) + 0.5
     for b in bounds:
-        fig.add_vline(x=b, line=dict(color="black", width=1, dash="dot"))
+        fig.add_vline(x=b, line={'color': 'black', 'width': 1, 'dash': 'dot'})
     starts = np.r_[-0.5, bounds]
     ends = np.r_[bounds, n_dates - 0.5]
     for g, (a, b) in enumerate(zip(starts, ends)):
-        fig.add_annotation(x=(a + b) / 2, y=1.02, yref="paper", text=f"G{g}", showarrow=False)
-    fig.update_layout(title=f"CPCV: N={cv.n_groups}, k={cv.n_test_groups}, horizon={cv.horizon}, "
-                            f"embargo={cv.embargo} ({cv.n_splits} splits, {cv.n_paths} paths)",
-                      xaxis_title="unique date index", yaxis=dict(autorange="reversed"))
+        fig.add_annotation(x=(a + b) / 2, y=1.02, yref='paper', text=f'G{g}', showarrow=False)
+    fig.update_layout(
+        title=f'CPCV: N={cv.n_groups}, k={cv.n_test_groups}, horizon={cv.horizon}, '
+        f'embargo={cv.embargo} ({cv.n_splits} splits, {cv.n_paths} paths)',
+        xaxis_title='unique date index',
+        yaxis={'autorange': 'reversed'},
+    )
     return fig
 
 
@@ -464,25 +526,52 @@ def path_equity(path_returns):
     x = eq.index
     fig = go.Figure()
     for col in eq.columns:
-        fig.add_trace(go.Scatter(x=x, y=eq[col], mode="lines", line=dict(width=1, color="rgba(76,120,168,0.3)"),
-                                 name=str(col), showlegend=False))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=eq[col],
+                mode='lines',
+                line={'width': 1, 'color': 'rgba(76,120,168,0.3)'},
+                name=str(col),
+                showlegend=False,
+            )
+        )
     q05, q50, q95 = (eq.quantile(q, axis=1) for q in (0.05, 0.5, 0.95))
-    fig.add_trace(go.Scatter(x=x, y=q95, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=q05, mode="lines", line=dict(width=0), fill="tonexty",
-                             fillcolor="rgba(245,133,24,0.2)", name="5-95%"))
-    fig.add_trace(go.Scatter(x=x, y=q50, mode="lines", line=dict(width=2.5, color="#F58518"), name="median"))
-    fig.update_layout(title=f"Backtest-path equity ({eq.shape[1]} paths)", yaxis_title="equity",
-                      xaxis_title="date")
+    fig.add_trace(
+        go.Scatter(x=x, y=q95, mode='lines', line={'width': 0}, showlegend=False, hoverinfo='skip')
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=q05,
+            mode='lines',
+            line={'width': 0},
+            fill='tonexty',
+            fillcolor='rgba(245,133,24,0.2)',
+            name='5-95%',
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=x, y=q50, mode='lines', line={'width': 2.5, 'color': '#F58518'}, name='median')
+    )
+    fig.update_layout(
+        title=f'Backtest-path equity ({eq.shape[1]} paths)',
+        yaxis_title='equity',
+        xaxis_title='date',
+    )
     return fig
 
 
 def pbo_logit_histogram(result):
     """Histogram of CSCV logits; mass left of 0 is the PBO."""
     go = _go()
-    fig = go.Figure(go.Histogram(x=result.logits, nbinsx=50, marker_color="#4C78A8"))
-    fig.add_vline(x=0, line=dict(color="red", dash="dash"))
-    fig.update_layout(title=f"CSCV logits: PBO = {result.pbo:.3f} ({result.n_combinations} combinations)",
-                      xaxis_title="logit of OOS relative rank", yaxis_title="count")
+    fig = go.Figure(go.Histogram(x=result.logits, nbinsx=50, marker_color='#4C78A8'))
+    fig.add_vline(x=0, line={'color': 'red', 'dash': 'dash'})
+    fig.update_layout(
+        title=f'CSCV logits: PBO = {result.pbo:.3f} ({result.n_combinations} combinations)',
+        xaxis_title='logit of OOS relative rank',
+        yaxis_title='count',
+    )
     return fig
 
 
@@ -490,32 +579,57 @@ def degradation_scatter(result):
     """OOS vs IS performance of the IS-selected strategy per combination, with OLS line."""
     go = _go()
     x, y = result.is_perf, result.oos_perf
-    fig = go.Figure(go.Scattergl(x=x, y=y, mode="markers", marker=dict(size=4, opacity=0.4), name="combination"))
+    fig = go.Figure(
+        go.Scattergl(
+            x=x, y=y, mode='markers', marker={'size': 4, 'opacity': 0.4}, name='combination'
+        )
+    )
     if np.isfinite(result.degradation_slope):
         b = result.degradation_slope
         a = np.mean(y) - b * np.mean(x)
         xs = np.array([np.min(x), np.max(x)])
-        fig.add_trace(go.Scatter(x=xs, y=a + b * xs, mode="lines", line=dict(color="red"),
-                                 name=f"OLS slope {b:.2f}"))
-    fig.add_hline(y=0, line=dict(color="grey", dash="dot"))
-    fig.update_layout(title=f"Performance degradation: P(OOS < 0) = {result.prob_oos_loss:.3f}",
-                      xaxis_title="in-sample", yaxis_title="out-of-sample")
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=a + b * xs, mode='lines', line={'color': 'red'}, name=f'OLS slope {b:.2f}'
+            )
+        )
+    fig.add_hline(y=0, line={'color': 'grey', 'dash': 'dot'})
+    fig.update_layout(
+        title=f'Performance degradation: P(OOS < 0) = {result.prob_oos_loss:.3f}',
+        xaxis_title='in-sample',
+        yaxis_title='out-of-sample',
+    )
     return fig
 
 
 def reliability_diagram(bins: pd.DataFrame):
     """Reliability diagram from ``reliability_bins`` output (marker area ~ count)."""
     go = _go()
-    b = bins[bins["count"] > 0]
-    size = 8 + 30 * np.sqrt(b["count"] / b["count"].max()) if len(b) else 8
-    fig = go.Figure(go.Scatter(x=b["mean_pred"], y=b["frac_pos"], mode="lines+markers",
-                               marker=dict(size=size), customdata=b["count"],
-                               hovertemplate="pred %{x:.3f}<br>obs %{y:.3f}<br>n=%{customdata}<extra></extra>",
-                               name="model"))
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"),
-                             name="perfect"))
-    fig.update_layout(title="Reliability diagram", xaxis_title="mean predicted probability",
-                      yaxis_title="fraction positive", xaxis_range=[0, 1], yaxis_range=[0, 1])
+    b = bins[bins['count'] > 0]
+    size = 8 + 30 * np.sqrt(b['count'] / b['count'].max()) if len(b) else 8
+    fig = go.Figure(
+        go.Scatter(
+            x=b['mean_pred'],
+            y=b['frac_pos'],
+            mode='lines+markers',
+            marker={'size': size},
+            customdata=b['count'],
+            hovertemplate='pred %{x:.3f}<br>obs %{y:.3f}<br>n=%{customdata}<extra></extra>',
+            name='model',
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode='lines', line={'dash': 'dash', 'color': 'grey'}, name='perfect'
+        )
+    )
+    fig.update_layout(
+        title='Reliability diagram',
+        xaxis_title='mean predicted probability',
+        yaxis_title='fraction positive',
+        xaxis_range=[0, 1],
+        yaxis_range=[0, 1],
+    )
     return fig
 
 
@@ -524,8 +638,12 @@ def dsr_vs_trials(sr, n_obs, sr_variance, trials=range(1, 1001), skew=0.0, kurt=
     go = _go()
     n = np.asarray(list(trials), dtype=float)
     dsr = deflated_sharpe_ratio(sr, n_obs, sr_variance, n, skew, kurt)
-    fig = go.Figure(go.Scatter(x=n, y=dsr, mode="lines", name="DSR"))
-    fig.add_hline(y=0.95, line=dict(color="red", dash="dash"), annotation_text="0.95")
-    fig.update_layout(title="Deflated Sharpe ratio vs number of trials", xaxis_title="trials",
-                      yaxis_title="DSR", yaxis_range=[0, 1.02])
+    fig = go.Figure(go.Scatter(x=n, y=dsr, mode='lines', name='DSR'))
+    fig.add_hline(y=0.95, line={'color': 'red', 'dash': 'dash'}, annotation_text='0.95')
+    fig.update_layout(
+        title='Deflated Sharpe ratio vs number of trials',
+        xaxis_title='trials',
+        yaxis_title='DSR',
+        yaxis_range=[0, 1.02],
+    )
     return fig

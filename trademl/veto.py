@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError, TrademlError, atomic_write_text, get_logger, project_paths, require
+from trademl.core import (
+    Config,
+    ConfigError,
+    TrademlError,
+    atomic_write_text,
+    get_logger,
+    project_paths,
+    require,
+)
 from .dataset import TradeDataset
 from .train import TrainedModel, time_split, train_model
 from .validation import CombinatorialPurgedCV
@@ -29,33 +37,47 @@ def _entropy(p):
     p = np.clip(p, 1e-7, 1 - 1e-7)
     return -(p * np.log(p) + (1 - p) * np.log(1 - p))
 
+
 def prediction_columns(tm: TrainedModel, res: dict) -> dict:
-    "Named columns (return, probability, uncertainties; prefixed by the model name) from `run_model` outputs."
+    """Named columns (return, probability, uncertainties; prefixed by the model name) from `run_model` outputs."""
     n, cols = tm.name, {}
     for j, h in enumerate(tm.horizons):
-        cols[f'{n}_ret_{h}'] = res['ret'][:, j]; cols[f'{n}_prob_{h}'] = res['prob'][:, j]
+        cols[f'{n}_ret_{h}'] = res['ret'][:, j]
+        cols[f'{n}_prob_{h}'] = res['prob'][:, j]
         cols[f'{n}_entropy_{h}'] = _entropy(res['prob'][:, j])
-        if 'quantiles' in res: cols[f'{n}_qrange_{h}'] = res['quantiles'][:, j, 2] - res['quantiles'][:, j, 0]
+        if 'quantiles' in res:
+            cols[f'{n}_qrange_{h}'] = res['quantiles'][:, j, 2] - res['quantiles'][:, j, 0]
     if 'attn' in res and n == 'timeformer':
-        a = np.clip(res['attn'], 1e-9, None); a = a / a.sum(1, keepdims=True)
+        a = np.clip(res['attn'], 1e-9, None)
+        a = a / a.sum(1, keepdims=True)
         cols[f'{n}_attn_entropy'] = -(a * np.log(a)).sum(1)
     return cols
 
+
 def model_predictions(tm: TrainedModel, ds: TradeDataset, idx, batch: int = 2048) -> pd.DataFrame:
-    "Predictions of `tm` for dataset rows `idx`: return, probability and uncertainty columns prefixed by the model name."
+    """Predictions of `tm` for dataset rows `idx`: return, probability and uncertainty columns prefixed by the model name."""
     from trademl.inference import run_model
+
     idx = np.asarray(idx)
     parts = []
     for a in range(0, len(idx), batch):
-        i = idx[a:a + batch]
-        parts.append(run_model(tm, ds.raw_windows(i), np.asarray(ds.context[i], dtype=np.float64), np.asarray(ds.embeddings[i])))
+        i = idx[a : a + batch]
+        parts.append(
+            run_model(
+                tm,
+                ds.raw_windows(i),
+                np.asarray(ds.context[i], dtype=np.float64),
+                np.asarray(ds.embeddings[i]),
+            )
+        )
     res = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return pd.DataFrame(prediction_columns(tm, res), index=pd.Index(idx, name='row'))
 
 # %% ../nbs/04_veto.ipynb #8e4f974f
 @dataclass
 class DeepConfig(Config):
-    "Which deep models the out-of-fold pipeline fits, and how (small presets for a CPU)."
+    """Which deep models the out-of-fold pipeline fits, and how (small presets for a CPU)."""
+
     models: list[str] = field(default_factory=lambda: ['timeformer', 'tft'])
     preset: str = 'small'
     epochs: dict[str, int] = field(default_factory=lambda: {'timeformer': 6, 'tft': 3})
@@ -63,99 +85,170 @@ class DeepConfig(Config):
     batch_size: int = 256
     seed: int = 0
 
-def fit_deep(ds: TradeDataset, train_idx, cfg: DeepConfig, out_root: Path) -> dict[str, TrainedModel]:
-    "Train each deep model on `train_idx` only (its own last dates for early stopping); return the trained models."
+
+def fit_deep(
+    ds: TradeDataset, train_idx, cfg: DeepConfig, out_root: Path
+) -> dict[str, TrainedModel]:
+    """Train each deep model on `train_idx` only (its own last dates for early stopping); return the trained models."""
     tr, va = time_split(ds, 0.2, train_idx)
     out = {}
     for m in cfg.models:
-        out[m] = train_model(ds, m, cfg.preset, train_idx=tr, val_idx=va, out_dir=Path(out_root) / m, epochs=cfg.epochs.get(m, 3),
-                             batch_size=cfg.batch_size, seed=cfg.seed, max_train_samples=cfg.max_train_samples,
-                             mlflow=False, progress=False).trained
+        out[m] = train_model(
+            ds,
+            m,
+            cfg.preset,
+            train_idx=tr,
+            val_idx=va,
+            out_dir=Path(out_root) / m,
+            epochs=cfg.epochs.get(m, 3),
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            max_train_samples=cfg.max_train_samples,
+            mlflow=False,
+            progress=False,
+        ).trained
     return out
 
+
 def predict_deep(models: dict[str, TrainedModel], ds: TradeDataset, idx) -> pd.DataFrame:
-    "Predictions of every model for rows `idx`, side by side."
+    """Predictions of every model for rows `idx`, side by side."""
     return pd.concat([model_predictions(tm, ds, idx) for tm in models.values()], axis=1)
 
 # %% ../nbs/04_veto.ipynb #5b0c1838
 @dataclass
 class OOF:
-    "Out-of-fold predictions of some rows, with the rows each fold's models were trained on."
-    predictions: pd.DataFrame          # indexed by dataset row
-    fold: pd.Series                    # fold that predicted each row
-    trained_on: dict[int, np.ndarray]  # fold -> rows its models learnt from (training + early-stopping rows)
+    """Out-of-fold predictions of some rows, with the rows each fold's models were trained on."""
 
-def oof_predictions(ds: TradeDataset, idx, cfg: DeepConfig, out_root: Path, n_folds: int = 3, embargo: int = 0) -> OOF:
-    "Out-of-fold deep-model predictions for dataset rows `idx` (purged k-fold over their dates)."
+    predictions: pd.DataFrame  # indexed by dataset row
+    fold: pd.Series  # fold that predicted each row
+    trained_on: dict[
+        int, np.ndarray
+    ]  # fold -> rows its models learnt from (training + early-stopping rows)
+
+
+def oof_predictions(
+    ds: TradeDataset, idx, cfg: DeepConfig, out_root: Path, n_folds: int = 3, embargo: int = 0
+) -> OOF:
+    """Out-of-fold deep-model predictions for dataset rows `idx` (purged k-fold over their dates)."""
     idx = np.intersect1d(np.asarray(idx), ds.labelled())
     cv = CombinatorialPurgedCV(n_folds, 1, horizon=max(ds.horizons), embargo=embargo)
     preds, folds, trained_on = [], [], {}
     for f, (tr, te) in enumerate(cv.split(ds.keys['date'].to_numpy()[idx])):
         models = fit_deep(ds, idx[tr], cfg, Path(out_root) / f'fold{f}')
         trained_on[f] = idx[tr]
-        p = predict_deep(models, ds, idx[te]); preds.append(p); folds.append(pd.Series(f, index=p.index))
+        p = predict_deep(models, ds, idx[te])
+        preds.append(p)
+        folds.append(pd.Series(f, index=p.index))
     return OOF(pd.concat(preds).sort_index(), pd.concat(folds).sort_index(), trained_on)
 
 # %% ../nbs/04_veto.ipynb #b144e60b
 def veto_features(ds: TradeDataset, preds: pd.DataFrame) -> pd.DataFrame:
-    "The veto's inputs for the rows of `preds`: embedding, context, deep predictions and uncertainties."
+    """The veto's inputs for the rows of `preds`: embedding, context, deep predictions and uncertainties."""
     rows = preds.index.to_numpy()
     emb = pd.DataFrame(np.asarray(ds.embeddings[rows]), index=preds.index).add_prefix('emb_')
     ctx = pd.DataFrame(np.asarray(ds.context[rows]), index=preds.index, columns=ds.feature_names)
     return pd.concat([emb, ctx, preds], axis=1)
 
+
 def veto_labels(ds: TradeDataset, ens_prob: pd.Series, horizon: int) -> pd.Series:
-    "1 where the ensemble's direction at `horizon` was right, 0 where wrong, NaN where unknown."
-    truth = pd.Series(np.asarray(ds.labels)[ens_prob.index.to_numpy(), ds.label_names.index(f'dir_{horizon}')], index=ens_prob.index)
+    """1 where the ensemble's direction at `horizon` was right, 0 where wrong, NaN where unknown."""
+    truth = pd.Series(
+        np.asarray(ds.labels)[ens_prob.index.to_numpy(), ds.label_names.index(f'dir_{horizon}')],
+        index=ens_prob.index,
+    )
     return ((ens_prob > 0.5).astype(float) == truth).astype(float).where(truth.notna())
 
 # %% ../nbs/04_veto.ipynb #9b838666
 @dataclass
 class VetoConfig(Config):
-    "How the veto is trained and tuned."
-    kind: str = 'lightgbm'          # lightgbm | catboost
+    """How the veto is trained and tuned."""
+
+    kind: str = 'lightgbm'  # lightgbm | catboost
     horizon: int = 5
-    n_trials: int = 20              # Optuna trials (0: default parameters)
-    min_coverage: float = 0.2       # the threshold keeps at least this share of validation trades
+    n_trials: int = 20  # Optuna trials (0: default parameters)
+    min_coverage: float = 0.2  # the threshold keeps at least this share of validation trades
     seed: int = 0
-    storage: str | None = None      # Optuna storage URL (default sqlite under artifacts/), shareable between machines
+    storage: str | None = (
+        None  # Optuna storage URL (default sqlite under artifacts/), shareable between machines
+    )
     study_name: str | None = None
 
     def check(self):
-        "Cross-field checks."
-        if self.kind not in ('lightgbm', 'catboost'): raise ConfigError(f"veto kind must be 'lightgbm' or 'catboost', got {self.kind!r}")
-        if not 0 < self.min_coverage <= 1: raise ConfigError(f'min_coverage must be in (0, 1], got {self.min_coverage}')
+        """Cross-field checks."""
+        if self.kind not in ('lightgbm', 'catboost'):
+            raise ConfigError(f"veto kind must be 'lightgbm' or 'catboost', got {self.kind!r}")
+        if not 0 < self.min_coverage <= 1:
+            raise ConfigError(f'min_coverage must be in (0, 1], got {self.min_coverage}')
 
-LGBM_DEFAULTS = dict(objective='binary', learning_rate=0.05, num_leaves=31, max_depth=-1, min_data_in_leaf=50,
-                     feature_fraction=0.8, bagging_fraction=0.8, bagging_freq=5, lambda_l1=0.1, lambda_l2=0.1)
+
+LGBM_DEFAULTS = {
+    'objective': 'binary',
+    'learning_rate': 0.05,
+    'num_leaves': 31,
+    'max_depth': -1,
+    'min_data_in_leaf': 50,
+    'feature_fraction': 0.8,
+    'bagging_fraction': 0.8,
+    'bagging_freq': 5,
+    'lambda_l1': 0.1,
+    'lambda_l2': 0.1,
+}
+
 
 def _fit_booster(kind, params, X, y, Xv, yv, seed):
     if kind == 'lightgbm':
         lgb = require('lightgbm', 'the veto')
-        p = {**LGBM_DEFAULTS, **params, 'verbose': -1, 'seed': seed, 'deterministic': True, 'num_threads': 2, 'force_row_wise': True}
+        p = {
+            **LGBM_DEFAULTS,
+            **params,
+            'verbose': -1,
+            'seed': seed,
+            'deterministic': True,
+            'num_threads': 2,
+            'force_row_wise': True,
+        }
         dtr, dva = lgb.Dataset(X, y), lgb.Dataset(Xv, yv)
-        return lgb.train(p, dtr, num_boost_round=500, valid_sets=[dva], callbacks=[lgb.early_stopping(30, verbose=False)])
+        return lgb.train(
+            p,
+            dtr,
+            num_boost_round=500,
+            valid_sets=[dva],
+            callbacks=[lgb.early_stopping(30, verbose=False)],
+        )
     cb = require('catboost', 'the CatBoost veto')
-    m = cb.CatBoostClassifier(iterations=500, learning_rate=params.get('learning_rate', 0.05), depth=params.get('depth', 6),
-                              l2_leaf_reg=params.get('l2_leaf_reg', 3.0), random_seed=seed, verbose=0, thread_count=2,
-                              allow_writing_files=False, early_stopping_rounds=30)
+    m = cb.CatBoostClassifier(
+        iterations=500,
+        learning_rate=params.get('learning_rate', 0.05),
+        depth=params.get('depth', 6),
+        l2_leaf_reg=params.get('l2_leaf_reg', 3.0),
+        random_seed=seed,
+        verbose=0,
+        thread_count=2,
+        allow_writing_files=False,
+        early_stopping_rounds=30,
+    )
     return m.fit(X, y, eval_set=(Xv, yv))
+
 
 def _proba(kind, model, X):
     return model.predict(X) if kind == 'lightgbm' else model.predict_proba(X)[:, 1]
 
+
 def choose_threshold(prob: np.ndarray, correct: np.ndarray, min_coverage: float = 0.2) -> float:
-    "The cut-off on validation rows that maximises the hit rate of kept rows, keeping at least `min_coverage` of them (ties: more rows)."
-    order = np.argsort(-prob); p, c = prob[order], correct[order]
+    """The cut-off on validation rows that maximises the hit rate of kept rows, keeping at least `min_coverage` of them (ties: more rows)."""
+    order = np.argsort(-prob)
+    p, c = prob[order], correct[order]
     hit = np.cumsum(c) / np.arange(1, len(c) + 1)
     k0 = max(int(np.ceil(min_coverage * len(p))) - 1, 0)
     best = hit[k0:].max()
-    k = k0 + int(np.flatnonzero(hit[k0:] >= best - 1e-12)[-1])     # ties: keep more rows
+    k = k0 + int(np.flatnonzero(hit[k0:] >= best - 1e-12)[-1])  # ties: keep more rows
     return float(p[k])
+
 
 @dataclass
 class VetoModel:
-    "A fitted veto: model, feature names, threshold, parameters, and how many tuning trials were run."
+    """A fitted veto: model, feature names, threshold, parameters, and how many tuning trials were run."""
+
     kind: str
     model: object
     features: list[str]
@@ -166,69 +259,142 @@ class VetoModel:
     val_coverage: float = float('nan')
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        "Probability that the ensemble is right, for rows of `X` (columns by name)."
+        """Probability that the ensemble is right, for rows of `X` (columns by name)."""
         missing = [f for f in self.features if f not in X.columns]
-        if missing: raise TrademlError(f'veto inputs lack column(s) {missing[:5]}')
-        return np.asarray(_proba(self.kind, self.model, X[self.features].to_numpy(dtype=np.float64)), dtype=float)
+        if missing:
+            raise TrademlError(f'veto inputs lack column(s) {missing[:5]}')
+        return np.asarray(
+            _proba(self.kind, self.model, X[self.features].to_numpy(dtype=np.float64)), dtype=float
+        )
 
     def keep(self, X: pd.DataFrame) -> np.ndarray:
-        "True for rows the veto lets trade."
+        """True for rows the veto lets trade."""
         return self.predict_proba(X) >= self.threshold
 
     def save(self, folder) -> Path:
-        "Write the model in its native format plus veto.json."
-        folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-        if self.kind == 'lightgbm': self.model.save_model(str(folder / 'model.txt'))
-        else: self.model.save_model(str(folder / 'model.cbm'))
-        meta = dict(kind=self.kind, features=self.features, threshold=self.threshold, params=self.params, n_trials=self.n_trials,
-                    val_hit_rate=self.val_hit_rate, val_coverage=self.val_coverage)
+        """Write the model in its native format plus veto.json."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.kind == 'lightgbm':
+            self.model.save_model(str(folder / 'model.txt'))
+        else:
+            self.model.save_model(str(folder / 'model.cbm'))
+        meta = {
+            'kind': self.kind,
+            'features': self.features,
+            'threshold': self.threshold,
+            'params': self.params,
+            'n_trials': self.n_trials,
+            'val_hit_rate': self.val_hit_rate,
+            'val_coverage': self.val_coverage,
+        }
         atomic_write_text(folder / 'veto.json', json.dumps(meta, indent=2))
         return folder
 
     @classmethod
-    def load(cls, folder) -> 'VetoModel':
-        "Rebuild a saved veto (native LightGBM/CatBoost file; no pickle)."
+    def load(cls, folder) -> VetoModel:
+        """Rebuild a saved veto (native LightGBM/CatBoost file; no pickle)."""
         folder = Path(folder)
-        if not (folder / 'veto.json').is_file(): raise TrademlError(f'{folder}: veto.json is missing')
+        if not (folder / 'veto.json').is_file():
+            raise TrademlError(f'{folder}: veto.json is missing')
         meta = json.loads((folder / 'veto.json').read_text())
-        if meta['kind'] == 'lightgbm': model = require('lightgbm', 'the veto').Booster(model_file=str(folder / 'model.txt'))
-        else: model = require('catboost', 'the veto').CatBoostClassifier(); model.load_model(str(folder / 'model.cbm'))
-        return cls(meta['kind'], model, meta['features'], meta['threshold'], meta['params'], meta['n_trials'], meta['val_hit_rate'], meta['val_coverage'])
+        if meta['kind'] == 'lightgbm':
+            model = require('lightgbm', 'the veto').Booster(model_file=str(folder / 'model.txt'))
+        else:
+            model = require('catboost', 'the veto').CatBoostClassifier()
+            model.load_model(str(folder / 'model.cbm'))
+        return cls(
+            meta['kind'],
+            model,
+            meta['features'],
+            meta['threshold'],
+            meta['params'],
+            meta['n_trials'],
+            meta['val_hit_rate'],
+            meta['val_coverage'],
+        )
 
 # %% ../nbs/04_veto.ipynb #e7d6f5c0
 def tune_veto(X, y, Xv, yv, cfg: VetoConfig) -> tuple[dict, int]:
-    "Best parameters by validation log loss, and the number of completed trials."
-    if cfg.n_trials <= 0: return {}, 0
+    """Best parameters by validation log loss, and the number of completed trials."""
+    if cfg.n_trials <= 0:
+        return {}, 0
     optuna = require('optuna', 'veto tuning')
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = cfg.storage or f"sqlite:///{project_paths().ensure().artifacts / 'optuna.db'}"
-    study = optuna.create_study(direction='minimize', sampler=optuna.samplers.TPESampler(seed=cfg.seed), storage=storage,
-                                study_name=cfg.study_name, load_if_exists=cfg.study_name is not None)
+    storage = cfg.storage or f'sqlite:///{project_paths().ensure().artifacts / "optuna.db"}'
+    study = optuna.create_study(
+        direction='minimize',
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+        storage=storage,
+        study_name=cfg.study_name,
+        load_if_exists=cfg.study_name is not None,
+    )
+
     def objective(trial):
         if cfg.kind == 'lightgbm':
-            params = dict(learning_rate=trial.suggest_float('learning_rate', 0.01, 0.2, log=True), num_leaves=trial.suggest_int('num_leaves', 7, 63),
-                          min_data_in_leaf=trial.suggest_int('min_data_in_leaf', 20, 300, log=True),
-                          feature_fraction=trial.suggest_float('feature_fraction', 0.3, 1.0), lambda_l2=trial.suggest_float('lambda_l2', 1e-3, 10, log=True))
+            params = {
+                'learning_rate': trial.suggest_float('learning_rate', 0.01, 0.2, log=True),
+                'num_leaves': trial.suggest_int('num_leaves', 7, 63),
+                'min_data_in_leaf': trial.suggest_int('min_data_in_leaf', 20, 300, log=True),
+                'feature_fraction': trial.suggest_float('feature_fraction', 0.3, 1.0),
+                'lambda_l2': trial.suggest_float('lambda_l2', 1e-3, 10, log=True),
+            }
         else:
-            params = dict(learning_rate=trial.suggest_float('learning_rate', 0.01, 0.2, log=True), depth=trial.suggest_int('depth', 3, 8),
-                          l2_leaf_reg=trial.suggest_float('l2_leaf_reg', 0.5, 20, log=True))
-        p = np.clip(_proba(cfg.kind, _fit_booster(cfg.kind, params, X, y, Xv, yv, cfg.seed), Xv), 1e-7, 1 - 1e-7)
+            params = {
+                'learning_rate': trial.suggest_float('learning_rate', 0.01, 0.2, log=True),
+                'depth': trial.suggest_int('depth', 3, 8),
+                'l2_leaf_reg': trial.suggest_float('l2_leaf_reg', 0.5, 20, log=True),
+            }
+        p = np.clip(
+            _proba(cfg.kind, _fit_booster(cfg.kind, params, X, y, Xv, yv, cfg.seed), Xv),
+            1e-7,
+            1 - 1e-7,
+        )
         return float(-np.mean(yv * np.log(p) + (1 - yv) * np.log(1 - p)))
+
     study.optimize(objective, n_trials=cfg.n_trials)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return study.best_params, len(done)
 
-def fit_veto(X: pd.DataFrame, y: pd.Series, dates: pd.Series, cfg: VetoConfig, horizon_days: int = 10, params: dict | None = None) -> VetoModel:
-    "Fit the veto on rows (X, y): tune (unless `params` are given) and stop early on the last 20 % of dates (purged), choose the threshold there."
+
+def fit_veto(
+    X: pd.DataFrame,
+    y: pd.Series,
+    dates: pd.Series,
+    cfg: VetoConfig,
+    horizon_days: int = 10,
+    params: dict | None = None,
+) -> VetoModel:
+    """Fit the veto on rows (X, y): tune (unless `params` are given) and stop early on the last 20 % of dates (purged), choose the threshold there."""
     ok = y.notna().to_numpy()
     X, y, dates = X[ok], y[ok], dates[ok]
-    u = np.sort(dates.unique()); pos = np.searchsorted(u, dates.to_numpy()); cut = int(0.8 * (len(u) - 1))
-    tr, va = pos < cut - horizon_days, pos >= cut            # purge: labels of training rows end before validation starts
-    if tr.sum() < 50 or va.sum() < 20: raise ConfigError(f'too few rows to fit the veto ({tr.sum()} train, {va.sum()} validation)')
-    Xt, yt, Xv, yv = X[tr].to_numpy(np.float64), y[tr].to_numpy(), X[va].to_numpy(np.float64), y[va].to_numpy()
+    u = np.sort(dates.unique())
+    pos = np.searchsorted(u, dates.to_numpy())
+    cut = int(0.8 * (len(u) - 1))
+    tr, va = (
+        pos < cut - horizon_days,
+        pos >= cut,
+    )  # purge: labels of training rows end before validation starts
+    if tr.sum() < 50 or va.sum() < 20:
+        raise ConfigError(f'too few rows to fit the veto ({tr.sum()} train, {va.sum()} validation)')
+    Xt, yt, Xv, yv = (
+        X[tr].to_numpy(np.float64),
+        y[tr].to_numpy(),
+        X[va].to_numpy(np.float64),
+        y[va].to_numpy(),
+    )
     params, n_trials = (params, 0) if params is not None else tune_veto(Xt, yt, Xv, yv, cfg)
     model = _fit_booster(cfg.kind, params, Xt, yt, Xv, yv, cfg.seed)
     pv = np.asarray(_proba(cfg.kind, model, Xv), dtype=float)
     thr = choose_threshold(pv, yv, cfg.min_coverage)
     kept = pv >= thr
-    return VetoModel(cfg.kind, model, list(X.columns), thr, params, n_trials, float(yv[kept].mean()), float(kept.mean()))
+    return VetoModel(
+        cfg.kind,
+        model,
+        list(X.columns),
+        thr,
+        params,
+        n_trials,
+        float(yv[kept].mean()),
+        float(kept.mean()),
+    )

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..core import require
 
@@ -16,9 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "TFTConfig", "TFT", "GRN", "GateAddNorm", "VariableSelection",
-    "InterpretableMultiHeadAttention", "DecoderLayer", "causal_mask", "tft_loss",
-    "count_parameters",
+    'TFTConfig',
+    'TFT',
+    'GRN',
+    'GateAddNorm',
+    'VariableSelection',
+    'InterpretableMultiHeadAttention',
+    'DecoderLayer',
+    'causal_mask',
+    'tft_loss',
+    'count_parameters',
 ]
 
 # %% auto #0
@@ -44,49 +52,61 @@ class TFTConfig:
     n_layers: int = 3
     dropout: float = 0.1
     horizons: int = 3
-    quantiles: Tuple[float, ...] = (0.1, 0.5, 0.9)
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
 
     def __post_init__(self) -> None:
         self.quantiles = tuple(float(q) for q in self.quantiles)
-        if len(self.quantiles) != 3 or not (0.0 < self.quantiles[0] < self.quantiles[1]
-                                            < self.quantiles[2] < 1.0):
-            raise ValueError(f"quantiles must be 3 increasing levels in (0,1), got {self.quantiles}")
-        for name in ("lookback", "price_dim", "kronos_dim", "context_dim", "emb_dim",
-                     "hidden_size", "n_heads", "n_layers", "horizons"):
+        if len(self.quantiles) != 3 or not (
+            0.0 < self.quantiles[0] < self.quantiles[1] < self.quantiles[2] < 1.0
+        ):
+            raise ValueError(
+                f'quantiles must be 3 increasing levels in (0,1), got {self.quantiles}'
+            )
+        for name in (
+            'lookback',
+            'price_dim',
+            'kronos_dim',
+            'context_dim',
+            'emb_dim',
+            'hidden_size',
+            'n_heads',
+            'n_layers',
+            'horizons',
+        ):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
         if self.hidden_size % self.n_heads != 0:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by "
-                             f"n_heads ({self.n_heads})")
+            raise ValueError(
+                f'hidden_size ({self.hidden_size}) must be divisible by n_heads ({self.n_heads})'
+            )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict of the configuration."""
         d = asdict(self)
-        d["quantiles"] = list(self.quantiles)
+        d['quantiles'] = list(self.quantiles)
         return d
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "TFTConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TFTConfig:
         """Build a config from :meth:`to_dict` output; unknown keys raise ValueError."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown TFTConfig keys: {sorted(unknown)}")
+            raise ValueError(f'unknown TFTConfig keys: {sorted(unknown)}')
         return cls(**d)
 
     @classmethod
-    def preset(cls, name: str = "default", **overrides: Any) -> "TFTConfig":
+    def preset(cls, name: str = 'default', **overrides: Any) -> TFTConfig:
         """Named configurations: ``'default'`` (full size) or ``'small'`` (fast on CPU)."""
         presets = {
-            "default": {},
-            "small": dict(emb_dim=16, hidden_size=32, n_heads=2, n_layers=1),
+            'default': {},
+            'small': {'emb_dim': 16, 'hidden_size': 32, 'n_heads': 2, 'n_layers': 1},
         }
         if name not in presets:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
+            raise ValueError(f'unknown preset {name!r}; choose from {sorted(presets)}')
         return cls(**{**presets[name], **overrides})
-
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -116,23 +136,31 @@ class GRN(nn.Module):
     the skip connection is a learned linear projection.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int,
-                 dropout: float = 0.0, context_size: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        dropout: float = 0.0,
+        context_size: int | None = None,
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(input_size, hidden_size)
         self.ctx = nn.Linear(context_size, hidden_size, bias=False) if context_size else None
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.gate = GateAddNorm(hidden_size, output_size, dropout)
-        self.skip = (nn.Linear(input_size, output_size) if input_size != output_size
-                     else nn.Identity())
+        self.skip = (
+            nn.Linear(input_size, output_size) if input_size != output_size else nn.Identity()
+        )
 
-    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the GRN; ``c`` (broadcastable to ``x``'s leading dims) is required iff
-        the GRN was built with ``context_size``."""
+        the GRN was built with ``context_size``.
+        """
         h = self.fc1(x)
         if self.ctx is not None:
             if c is None:
-                raise ValueError("this GRN requires a context tensor c")
+                raise ValueError('this GRN requires a context tensor c')
             h = h + self.ctx(c)
         h = self.fc2(F.elu(h))
         return self.gate(h, self.skip(x))
@@ -149,12 +177,13 @@ class VariableSelection(nn.Module):
 
     def __init__(self, n_vars: int, emb_dim: int, hidden_size: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.var_grns = nn.ModuleList(GRN(emb_dim, emb_dim, emb_dim, dropout)
-                                      for _ in range(n_vars))
+        self.var_grns = nn.ModuleList(
+            GRN(emb_dim, emb_dim, emb_dim, dropout) for _ in range(n_vars)
+        )
         self.weight_grn = GRN(n_vars * emb_dim, hidden_size, hidden_size, dropout)
         self.weight_out = nn.Linear(hidden_size, n_vars)
 
-    def forward(self, xs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, xs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (selected [B, L, emb], weights [B, L, n_vars])."""
         B = xs[0].shape[0]
         L = max(x.shape[1] for x in xs)
@@ -183,16 +212,18 @@ class InterpretableMultiHeadAttention(nn.Module):
         self.out = nn.Linear(self.d_head, d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Self-attention on x [B, L, d]; ``mask`` [L, L] bool, True = blocked.
-        Returns (output [B, L, d], head-averaged attention [B, L, L])."""
+        Returns (output [B, L, d], head-averaged attention [B, L, L]).
+        """
         B, L, _ = x.shape
         q = self.q(x).view(B, L, self.n_heads, self.d_head).transpose(1, 2)
         k = self.k(x).view(B, L, self.n_heads, self.d_head).transpose(1, 2)
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)
         if mask is not None:
-            scores = scores.masked_fill(mask, float("-inf"))
+            scores = scores.masked_fill(mask, float('-inf'))
         attn = torch.softmax(scores, dim=-1).mean(dim=1)
         out = self.dropout(attn) @ self.v(x)
         return self.out(out), attn
@@ -200,7 +231,8 @@ class InterpretableMultiHeadAttention(nn.Module):
 
 class DecoderLayer(nn.Module):
     """Temporal fusion decoder layer: causal interpretable attention ->
-    GLU gate + add & norm with the attention input -> position-wise GRN."""
+    GLU gate + add & norm with the attention input -> position-wise GRN.
+    """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -208,13 +240,13 @@ class DecoderLayer(nn.Module):
         self.gate = GateAddNorm(d_model, d_model, dropout)
         self.ff = GRN(d_model, d_model, d_model, dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (output [B, L, d], attention [B, L, L])."""
         a, w = self.attn(x, mask)
         return self.ff(self.gate(a, x)), w
 
 
-def causal_mask(L: int, device: Optional[torch.device] = None) -> torch.Tensor:
+def causal_mask(L: int, device: torch.device | None = None) -> torch.Tensor:
     """Bool [L, L] mask, True strictly above the diagonal (future positions)."""
     return torch.triu(torch.ones(L, L, dtype=torch.bool, device=device), diagonal=1)
 
@@ -229,9 +261,9 @@ class TFT(nn.Module):
     ``attn_layers`` (list of [B,L,L]). All temporal processing is causal.
     """
 
-    VARIABLES = ("price", "kronos", "context")
+    VARIABLES = ('price', 'kronos', 'context')
 
-    def __init__(self, config: Optional[TFTConfig] = None) -> None:
+    def __init__(self, config: TFTConfig | None = None) -> None:
         super().__init__()
         cfg = config if config is not None else TFTConfig()
         self.config = cfg
@@ -241,7 +273,7 @@ class TFT(nn.Module):
         self.context_proj = nn.Linear(cfg.context_dim, E)
         self.vsn = VariableSelection(3, E, Hd, p)
         self.lstm = nn.LSTM(E, Hd, num_layers=2, batch_first=True, dropout=p)
-        self.lstm_skip = nn.Linear(E, Hd) if E != Hd else nn.Identity()
+        self.lstm_skip = nn.Linear(E, Hd) if Hd != E else nn.Identity()
         self.lstm_gate = GateAddNorm(Hd, Hd, p)
         self.static_proj = nn.Linear(cfg.kronos_dim + cfg.context_dim, Hd)
         self.enrich = GRN(Hd, Hd, Hd, p, context_size=Hd)
@@ -251,24 +283,32 @@ class TFT(nn.Module):
         self.q_head = nn.Linear(Hd, 3 * cfg.horizons)
         self.dir_head = nn.Linear(Hd, cfg.horizons)
 
-    def _check_inputs(self, price: torch.Tensor, kronos: torch.Tensor,
-                      context: torch.Tensor) -> None:
+    def _check_inputs(
+        self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
+    ) -> None:
         cfg = self.config
-        specs = (("price", price, (cfg.lookback, cfg.price_dim), "[B, lookback, price_dim]"),
-                 ("kronos", kronos, (cfg.kronos_dim,), "[B, kronos_dim]"),
-                 ("context", context, (cfg.context_dim,), "[B, context_dim]"))
+        specs = (
+            ('price', price, (cfg.lookback, cfg.price_dim), '[B, lookback, price_dim]'),
+            ('kronos', kronos, (cfg.kronos_dim,), '[B, kronos_dim]'),
+            ('context', context, (cfg.context_dim,), '[B, context_dim]'),
+        )
         for name, t, tail, desc in specs:
             if not isinstance(t, torch.Tensor):
-                raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+                raise ValueError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
             if t.dim() != len(tail) + 1 or tuple(t.shape[1:]) != tail:
-                raise ValueError(f"{name} must have shape {desc} = [B, "
-                                 f"{', '.join(map(str, tail))}], got {list(t.shape)}")
+                raise ValueError(
+                    f'{name} must have shape {desc} = [B, '
+                    f'{", ".join(map(str, tail))}], got {list(t.shape)}'
+                )
         if not (price.shape[0] == kronos.shape[0] == context.shape[0]):
-            raise ValueError(f"batch sizes differ: price {price.shape[0]}, "
-                             f"kronos {kronos.shape[0]}, context {context.shape[0]}")
+            raise ValueError(
+                f'batch sizes differ: price {price.shape[0]}, '
+                f'kronos {kronos.shape[0]}, context {context.shape[0]}'
+            )
 
-    def encode(self, price: torch.Tensor, kronos: torch.Tensor,
-               context: torch.Tensor) -> Dict[str, Any]:
+    def encode(
+        self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
+    ) -> dict[str, Any]:
         """Run the full temporal stack (everything before "take last step").
 
         Returns a dict with ``states`` [B, L, hidden] (state at t depends only
@@ -276,40 +316,45 @@ class TFT(nn.Module):
         ``var_weights`` [B, L, 3] and ``attn_layers`` (list of [B, L, L]).
         """
         self._check_inputs(price, kronos, context)
-        x_p = self.price_proj(price)                      # [B, L, E]
-        x_k = self.kronos_proj(kronos).unsqueeze(1)       # [B, 1, E] broadcast over time
-        x_c = self.context_proj(context).unsqueeze(1)     # [B, 1, E]
-        selected, var_w = self.vsn([x_p, x_k, x_c])       # [B, L, E], [B, L, 3]
-        lstm_out, _ = self.lstm(selected)                 # [B, L, Hd]
+        x_p = self.price_proj(price)  # [B, L, E]
+        x_k = self.kronos_proj(kronos).unsqueeze(1)  # [B, 1, E] broadcast over time
+        x_c = self.context_proj(context).unsqueeze(1)  # [B, 1, E]
+        selected, var_w = self.vsn([x_p, x_k, x_c])  # [B, L, E], [B, L, 3]
+        lstm_out, _ = self.lstm(selected)  # [B, L, Hd]
         temporal = self.lstm_gate(lstm_out, self.lstm_skip(selected))
         static = self.static_proj(torch.cat([kronos, context], dim=-1))  # [B, Hd]
         h = self.enrich(temporal, static.unsqueeze(1))
         mask = causal_mask(h.shape[1], h.device)
-        attn_layers: List[torch.Tensor] = []
+        attn_layers: list[torch.Tensor] = []
         for layer in self.decoder:
             h, w = layer(h, mask)
             attn_layers.append(w)
-        states = self.post_gate(h, temporal)              # gated skip over the decoder
-        return {"states": states, "static": static, "var_weights": var_w,
-                "attn_layers": attn_layers}
+        states = self.post_gate(h, temporal)  # gated skip over the decoder
+        return {
+            'states': states,
+            'static': static,
+            'var_weights': var_w,
+            'attn_layers': attn_layers,
+        }
 
-    def forward(self, price: torch.Tensor, kronos: torch.Tensor,
-                context: torch.Tensor) -> Dict[str, Any]:
+    def forward(
+        self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
+    ) -> dict[str, Any]:
         """Forecast from the last time step; see the class docstring for outputs."""
         enc = self.encode(price, kronos, context)
-        z = self.final_grn(enc["states"][:, -1])          # [B, Hd]
+        z = self.final_grn(enc['states'][:, -1])  # [B, Hd]
         H = self.config.horizons
         raw = self.q_head(z).view(-1, H, 3)
         q50, a, b = raw.unbind(-1)
         quantiles = torch.stack([q50 - F.softplus(a), q50, q50 + F.softplus(b)], dim=-1)
-        attn_layers = enc["attn_layers"]
+        attn_layers = enc['attn_layers']
         return {
-            "quantiles": quantiles,
-            "ret": q50,
-            "dir_logit": self.dir_head(z),
-            "var_weights": enc["var_weights"],
-            "attn": attn_layers[-1][:, -1, :],
-            "attn_layers": attn_layers,
+            'quantiles': quantiles,
+            'ret': q50,
+            'dir_logit': self.dir_head(z),
+            'var_weights': enc['var_weights'],
+            'attn': attn_layers[-1][:, -1, :],
+            'attn_layers': attn_layers,
         }
 
 # %% ../../nbs/03_tft.ipynb #51305ca0
@@ -318,9 +363,14 @@ def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return torch.where(valid, x, torch.zeros_like(x)).sum() / n.clamp_min(1)
 
 
-def tft_loss(out: Dict[str, Any], ret_target: torch.Tensor, dir_target: torch.Tensor,
-             ret_scale: float = 1.0, quantiles: Sequence[float] = (0.1, 0.5, 0.9),
-             dir_weight: float = 0.5) -> Tuple[torch.Tensor, Dict[str, float]]:
+def tft_loss(
+    out: dict[str, Any],
+    ret_target: torch.Tensor,
+    dir_target: torch.Tensor,
+    ret_scale: float = 1.0,
+    quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+    dir_weight: float = 0.5,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Pinball loss (mean over quantiles and valid entries) + dir_weight * BCE-with-logits.
 
     ``ret_target`` [B, H] raw returns; the model's quantiles are trained against
@@ -329,27 +379,33 @@ def tft_loss(out: Dict[str, Any], ret_target: torch.Tensor, dir_target: torch.Te
     independently in each term; a term with no valid entries contributes 0.
     Returns ``(loss, {"pinball": float, "bce": float, "objective": float})`` (objective = loss, for model selection).
     """
-    q_pred, logit = out["quantiles"], out["dir_logit"]
-    for name, t, ref in (("ret_target", ret_target, q_pred.shape[:2]),
-                         ("dir_target", dir_target, logit.shape)):
+    q_pred, logit = out['quantiles'], out['dir_logit']
+    for name, t, ref in (
+        ('ret_target', ret_target, q_pred.shape[:2]),
+        ('dir_target', dir_target, logit.shape),
+    ):
         if tuple(t.shape) != tuple(ref):
-            raise ValueError(f"{name} must have shape {list(ref)}, got {list(t.shape)}")
+            raise ValueError(f'{name} must have shape {list(ref)}, got {list(t.shape)}')
     if len(quantiles) != q_pred.shape[-1]:
-        raise ValueError(f"{len(quantiles)} quantile levels for {q_pred.shape[-1]} outputs")
+        raise ValueError(f'{len(quantiles)} quantile levels for {q_pred.shape[-1]} outputs')
     y = ret_target.to(q_pred.dtype) / ret_scale
     valid = torch.isfinite(y)
-    err = torch.where(valid, y, torch.zeros_like(y)).unsqueeze(-1) - q_pred   # [B, H, Q]
+    err = torch.where(valid, y, torch.zeros_like(y)).unsqueeze(-1) - q_pred  # [B, H, Q]
     qs = torch.as_tensor(quantiles, dtype=q_pred.dtype, device=q_pred.device)
-    pin = torch.maximum(qs * err, (qs - 1.0) * err).mean(-1)               # [B, H]
+    pin = torch.maximum(qs * err, (qs - 1.0) * err).mean(-1)  # [B, H]
     pinball = _masked_mean(pin, valid)
     d = dir_target.to(logit.dtype)
     dvalid = torch.isfinite(d)
     bce_el = F.binary_cross_entropy_with_logits(
-        logit, torch.where(dvalid, d, torch.zeros_like(d)), reduction="none")
+        logit, torch.where(dvalid, d, torch.zeros_like(d)), reduction='none'
+    )
     bce = _masked_mean(bce_el, dvalid)
     loss = pinball + dir_weight * bce
-    return loss, {"pinball": float(pinball.detach()), "bce": float(bce.detach()), "objective": float(loss.detach())}
-
+    return loss, {
+        'pinball': float(pinball.detach()),
+        'bce': float(bce.detach()),
+        'objective': float(loss.detach()),
+    }
 
 
 MODEL_CLASS, CONFIG_CLASS, loss = TFT, TFTConfig, tft_loss  # the interface trademl.train uses

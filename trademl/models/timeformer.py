@@ -15,8 +15,15 @@ torch = require('torch', 'trademl.models.timeformer')
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["TimeFormerConfig", "TimeFormer", "timeformer_loss", "apply_rope",
-           "MultiheadSelfAttention", "CausalTCN", "GatedResidualNetwork"]
+__all__ = [
+    'TimeFormerConfig',
+    'TimeFormer',
+    'timeformer_loss',
+    'apply_rope',
+    'MultiheadSelfAttention',
+    'CausalTCN',
+    'GatedResidualNetwork',
+]
 
 # %% auto #0
 __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TimeFormerConfig', 'apply_rope', 'MultiheadSelfAttention',
@@ -43,11 +50,15 @@ class TimeFormerConfig:
 
     def __post_init__(self) -> None:
         if self.lookback % self.patch_len:
-            raise ValueError(f"lookback ({self.lookback}) must be divisible by patch_len ({self.patch_len})")
+            raise ValueError(
+                f'lookback ({self.lookback}) must be divisible by patch_len ({self.patch_len})'
+            )
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+            raise ValueError(
+                f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})'
+            )
         if (self.d_model // self.n_heads) % 2:
-            raise ValueError("head_dim = d_model / n_heads must be even for RoPE")
+            raise ValueError('head_dim = d_model / n_heads must be even for RoPE')
 
     @property
     def n_patches(self) -> int:
@@ -59,32 +70,34 @@ class TimeFormerConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TimeFormerConfig":
+    def from_dict(cls, d: dict) -> TimeFormerConfig:
         """Build from a dict; unknown keys raise ``ValueError``."""
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown TimeFormerConfig keys: {sorted(unknown)}")
+            raise ValueError(f'unknown TimeFormerConfig keys: {sorted(unknown)}')
         return cls(**d)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "TimeFormerConfig":
+    def preset(cls, name: str, **overrides) -> TimeFormerConfig:
         """Named presets: ``'default'`` (d_model 256, 6 layers) or ``'small'`` (CPU-fast)."""
         presets = {
-            "default": cls(),
-            "small": cls(d_model=32, n_heads=2, n_layers=2, ffn_dim=64),
+            'default': cls(),
+            'small': cls(d_model=32, n_heads=2, n_layers=2, ffn_dim=64),
         }
         if name not in presets:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
+            raise ValueError(f'unknown preset {name!r}; choose from {sorted(presets)}')
         return replace(presets[name], **overrides)
 
 
 # --------------------------------------------------------------------------- RoPE
 
 # %% ../../nbs/02_timeformer.ipynb #cd4b244b
-def _rope_angles(positions: Tensor, head_dim: int) -> Tuple[Tensor, Tensor]:
+def _rope_angles(positions: Tensor, head_dim: int) -> tuple[Tensor, Tensor]:
     """cos/sin tables [T, head_dim/2] for angle m * theta_d, theta_d = 10000^(-2d/head_dim)."""
-    dt = torch.float32 if positions.device.type == "mps" else torch.float64  # f64: exact for large m
+    dt = (
+        torch.float32 if positions.device.type == 'mps' else torch.float64
+    )  # f64: exact for large m
     d = torch.arange(head_dim // 2, device=positions.device, dtype=dt)
     theta = 10000.0 ** (-2.0 * d / head_dim)
     ang = positions.to(dt)[:, None] * theta[None, :]
@@ -114,8 +127,8 @@ class MultiheadSelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, positions: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """x [B,T,D] -> (output [B,T,D], attention weights [B,heads,T,T])."""
+    def forward(self, x: Tensor, positions: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """X [B,T,D] -> (output [B,T,D], attention weights [B,heads,T,T])."""
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if self.use_rope:
@@ -132,14 +145,18 @@ class MultiheadSelfAttention(nn.Module):
 class CausalTCN(nn.Module):
     """Stack of dilated causal Conv1d layers over [B,T,D]; output at t sees only inputs <= t."""
 
-    def __init__(self, d_model: int, kernel_size: int = 3, dilations=(1, 2, 4), dropout: float = 0.0):
+    def __init__(
+        self, d_model: int, kernel_size: int = 3, dilations=(1, 2, 4), dropout: float = 0.0
+    ):
         super().__init__()
         self.kernel_size, self.dilations = kernel_size, tuple(dilations)
-        self.convs = nn.ModuleList(nn.Conv1d(d_model, d_model, kernel_size, dilation=d) for d in self.dilations)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(d_model, d_model, kernel_size, dilation=d) for d in self.dilations
+        )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x [B,T,D] -> [B,T,D] with left-only padding (causal) and residual connections."""
+        """X [B,T,D] -> [B,T,D] with left-only padding (causal) and residual connections."""
         h = x.transpose(1, 2)
         for conv, d in zip(self.convs, self.dilations):
             y = conv(F.pad(h, ((self.kernel_size - 1) * d, 0)))
@@ -150,8 +167,14 @@ class CausalTCN(nn.Module):
 class GatedResidualNetwork(nn.Module):
     """GRN (TFT-style): fc1 (+ optional context) -> ELU -> fc2 -> GLU gate -> residual -> LayerNorm."""
 
-    def __init__(self, d_in: int, d_hidden: int, d_out: int, d_context: Optional[int] = None,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        d_in: int,
+        d_hidden: int,
+        d_out: int,
+        d_context: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.skip = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
         self.fc1 = nn.Linear(d_in, d_hidden)
@@ -161,8 +184,8 @@ class GatedResidualNetwork(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_out)
 
-    def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
-        """x [..., d_in] (and optional context c [..., d_context]) -> [..., d_out]."""
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        """X [..., d_in] (and optional context c [..., d_context]) -> [..., d_out]."""
         h = self.fc1(x)
         if self.ctx is not None and c is not None:
             h = h + self.ctx(c)
@@ -182,8 +205,8 @@ class CrossModalBlock(nn.Module):
         self.norm2 = nn.LayerNorm(D)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, kv: Tensor) -> Tuple[Tensor, Tensor]:
-        """x [B,P,D], kv [B,K,D] -> (x [B,P,D], cross weights [B,P,K] averaged over heads)."""
+    def forward(self, x: Tensor, kv: Tensor) -> tuple[Tensor, Tensor]:
+        """X [B,P,D], kv [B,K,D] -> (x [B,P,D], cross weights [B,P,K] averaged over heads)."""
         x = self.norm1(x + self.drop(self.self_attn(x)[0]))
         ca, w = self.cross(x, kv, kv, need_weights=True, average_attn_weights=True)
         return self.norm2(x + self.drop(ca)), w
@@ -197,12 +220,13 @@ class EncoderLayer(nn.Module):
         D = cfg.d_model
         self.ln1, self.ln2 = nn.LayerNorm(D), nn.LayerNorm(D)
         self.attn = MultiheadSelfAttention(D, cfg.n_heads, cfg.dropout, cfg.use_rope)
-        self.ffn = nn.Sequential(nn.Linear(D, cfg.ffn_dim), nn.GELU(), nn.Dropout(cfg.dropout),
-                                 nn.Linear(cfg.ffn_dim, D))
+        self.ffn = nn.Sequential(
+            nn.Linear(D, cfg.ffn_dim), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.ffn_dim, D)
+        )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """x [B,T,D] -> (x [B,T,D], attention weights [B,heads,T,T])."""
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """X [B,T,D] -> (x [B,T,D], attention weights [B,heads,T,T])."""
         a, w = self.attn(self.ln1(x))
         x = x + self.drop(a)
         return x + self.drop(self.ffn(self.ln2(x))), w
@@ -218,8 +242,9 @@ class TimeFormer(nn.Module):
         D = cfg.d_model
         self.patch = nn.Conv1d(cfg.price_dim, D, kernel_size=cfg.patch_len, stride=cfg.patch_len)
         # low-rank projection 512 -> D -> K*D (keeps the small preset tiny)
-        self.kronos_proj = nn.Sequential(nn.Linear(cfg.kronos_dim, D), nn.GELU(),
-                                         nn.Linear(D, cfg.n_kronos_tokens * D))
+        self.kronos_proj = nn.Sequential(
+            nn.Linear(cfg.kronos_dim, D), nn.GELU(), nn.Linear(D, cfg.n_kronos_tokens * D)
+        )
         self.kronos_norm = nn.LayerNorm(D)
         self.cross_block = CrossModalBlock(cfg)
         self.tcn = CausalTCN(D, 3, (1, 2, 4), cfg.dropout)
@@ -234,39 +259,49 @@ class TimeFormer(nn.Module):
 
     def _check(self, price: Tensor, kronos: Tensor, context: Tensor) -> None:
         cfg = self.config
-        specs = (("price", price, (cfg.lookback, cfg.price_dim)), ("kronos", kronos, (cfg.kronos_dim,)),
-                 ("context", context, (cfg.context_dim,)))
+        specs = (
+            ('price', price, (cfg.lookback, cfg.price_dim)),
+            ('kronos', kronos, (cfg.kronos_dim,)),
+            ('context', context, (cfg.context_dim,)),
+        )
         for name, t, tail in specs:
             if not isinstance(t, Tensor):
-                raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+                raise ValueError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
             if t.dim() != 1 + len(tail) or tuple(t.shape[1:]) != tail:
-                exp = ", ".join(["B"] + [str(s) for s in tail])
-                raise ValueError(f"{name} must have shape [{exp}], got {list(t.shape)}")
+                exp = ', '.join(['B'] + [str(s) for s in tail])
+                raise ValueError(f'{name} must have shape [{exp}], got {list(t.shape)}')
         if not price.shape[0] == kronos.shape[0] == context.shape[0]:
-            raise ValueError(f"batch sizes differ: price {price.shape[0]}, kronos {kronos.shape[0]}, "
-                             f"context {context.shape[0]}")
+            raise ValueError(
+                f'batch sizes differ: price {price.shape[0]}, kronos {kronos.shape[0]}, '
+                f'context {context.shape[0]}'
+            )
 
-    def forward(self, price: Tensor, kronos: Tensor, context: Tensor) -> Dict[str, Tensor]:
-        """price [B,L,5], kronos [B,512], context [B,29] -> output dict (see module docstring)."""
+    def forward(self, price: Tensor, kronos: Tensor, context: Tensor) -> dict[str, Tensor]:
+        """Price [B,L,5], kronos [B,512], context [B,29] -> output dict (see module docstring)."""
         self._check(price, kronos, context)
         cfg, B = self.config, price.shape[0]
-        x = self.patch(price.transpose(1, 2)).transpose(1, 2)                      # [B,P,D]
+        x = self.patch(price.transpose(1, 2)).transpose(1, 2)  # [B,P,D]
         kv = self.kronos_norm(self.kronos_proj(kronos).view(B, cfg.n_kronos_tokens, cfg.d_model))
         x, cross_w = self.cross_block(x, kv)
         x = self.tcn(x)
-        c = self.context_proj(context)                                             # [B,D]
-        h = torch.cat([c.unsqueeze(1), x], dim=1)                                  # ctx at pos 0
+        c = self.context_proj(context)  # [B,D]
+        h = torch.cat([c.unsqueeze(1), x], dim=1)  # ctx at pos 0
         w = None
         for layer in self.layers:
             h, w = layer(h)
         h = self.final_norm(h)
-        z = self.grn2(self.grn1(h[:, -1], c))                                      # last patch
+        z = self.grn2(self.grn1(h[:, -1], c))  # last patch
         if w is None:  # n_layers == 0
             attn = torch.full((B, cfg.n_patches), 1.0 / cfg.n_patches, device=price.device)
         else:
             attn = w.mean(dim=1)[:, -1, 1:]
-        return {"ret": self.ret_head(z), "dir_logit": self.dir_head(z), "log_var": self.log_var,
-                "attn": attn, "cross_attn": cross_w}
+        return {
+            'ret': self.ret_head(z),
+            'dir_logit': self.dir_head(z),
+            'log_var': self.log_var,
+            'attn': attn,
+            'cross_attn': cross_w,
+        }
 
 # %% ../../nbs/02_timeformer.ipynb #6693fdac
 def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
@@ -274,8 +309,9 @@ def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask, values, torch.zeros_like(values)).sum() / n.clamp(min=1)
 
 
-def timeformer_loss(out: Dict[str, Tensor], ret_target: Tensor, dir_target: Tensor,
-                    ret_scale: float = 1.0) -> Tuple[Tensor, Dict[str, float]]:
+def timeformer_loss(
+    out: dict[str, Tensor], ret_target: Tensor, dir_target: Tensor, ret_scale: float = 1.0
+) -> tuple[Tensor, dict[str, float]]:
     """Kendall et al. uncertainty-weighted multi-task loss (s = log sigma^2).
 
     total = exp(-s_ret) * MSE(ret/ret_scale, target/ret_scale) + s_ret
@@ -283,24 +319,34 @@ def timeformer_loss(out: Dict[str, Tensor], ret_target: Tensor, dir_target: Tens
     NaN targets are masked out (means over valid entries only; 0 if none are valid).
     Returns (total loss tensor, dict of floats: mse, bce, s_ret, s_dir).
     """
-    ret, logit, s = out["ret"], out["dir_logit"], out["log_var"]
+    ret, logit, s = out['ret'], out['dir_logit'], out['log_var']
     if ret_target.shape != ret.shape or dir_target.shape != logit.shape:
-        raise ValueError(f"targets must have shape {list(ret.shape)}, got ret_target "
-                         f"{list(ret_target.shape)}, dir_target {list(dir_target.shape)}")
+        raise ValueError(
+            f'targets must have shape {list(ret.shape)}, got ret_target '
+            f'{list(ret_target.shape)}, dir_target {list(dir_target.shape)}'
+        )
     ret_target, dir_target = ret_target.to(ret.dtype), dir_target.to(logit.dtype)
     m_ret, m_dir = ~torch.isnan(ret_target), ~torch.isnan(dir_target)
     err = (ret - torch.where(m_ret, ret_target, ret.detach())) / ret_scale
-    mse = _masked_mean(err ** 2, m_ret)
-    bce_el = F.binary_cross_entropy_with_logits(logit, torch.where(m_dir, dir_target, torch.zeros_like(logit)),
-                                                reduction="none")
+    mse = _masked_mean(err**2, m_ret)
+    bce_el = F.binary_cross_entropy_with_logits(
+        logit, torch.where(m_dir, dir_target, torch.zeros_like(logit)), reduction='none'
+    )
     bce = _masked_mean(bce_el, m_dir)
     s_ret, s_dir = s[0], s[1]
     total = torch.exp(-s_ret) * mse + s_ret + torch.exp(-s_dir) * bce + s_dir
-    parts = {"mse": float(mse.detach()), "bce": float(bce.detach()),
-             "s_ret": float(s_ret.detach()), "s_dir": float(s_dir.detach()),
-             "objective": float((mse + bce).detach())}  # model selection: independent of the learned weights
+    parts = {
+        'mse': float(mse.detach()),
+        'bce': float(bce.detach()),
+        's_ret': float(s_ret.detach()),
+        's_dir': float(s_dir.detach()),
+        'objective': float((mse + bce).detach()),
+    }  # model selection: independent of the learned weights
     return total, parts
 
 
-
-MODEL_CLASS, CONFIG_CLASS, loss = TimeFormer, TimeFormerConfig, timeformer_loss  # the interface trademl.train uses
+MODEL_CLASS, CONFIG_CLASS, loss = (
+    TimeFormer,
+    TimeFormerConfig,
+    timeformer_loss,
+)  # the interface trademl.train uses
