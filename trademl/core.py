@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
+import functools
 import importlib
 import logging
 import os
@@ -23,9 +25,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import numpy as np
 
 # %% auto #0
-__all__ = ['EXTRAS', 'TrademlError', 'ConfigError', 'DataError', 'MissingExtraError', 'require', 'Config', 'DataConfig',
-           'TrademlConfig', 'ProjectPaths', 'project_paths', 'atomic_path', 'atomic_write_text', 'atomic_write_bytes',
-           'seed_everything', 'get_device', 'precision_for', 'get_logger']
+__all__ = ['EXTRAS', 'TrademlError', 'ConfigError', 'DataError', 'ModelError', 'BrokerError', 'TripwireError',
+           'MissingExtraError', 'RunInterrupted', 'require', 'Config', 'DataConfig', 'TrademlConfig', 'ProjectPaths',
+           'project_paths', 'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'seed_everything', 'get_device',
+           'precision_for', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #4ac79f6c
 class TrademlError(Exception):
@@ -40,8 +43,31 @@ class DataError(TrademlError, ValueError):
     """Market data breaks the panel contract; the message names symbol, date and column."""
 
 
+class ModelError(TrademlError, ValueError):
+    """A model or its artifact is missing, incomplete or does not fit the data; the message names it."""
+
+
+class BrokerError(TrademlError):
+    """The broker refused or failed a request; the message says what and why."""
+
+
+class TripwireError(TrademlError):
+    """A pre-trade check halted the run before any order was sent; the message names the check."""
+
+
 class MissingExtraError(TrademlError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class RunInterrupted(TrademlError):
+    """The run was stopped by a signal (SIGTERM or Ctrl-C); `exit_code` is 143 or 130."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f'interrupted by {signal.Signals(signum).name}')
 
 # %% ../nbs/00_core.ipynb #65f9c7cd
 EXTRAS = {
@@ -85,59 +111,91 @@ def _type_name(tp) -> str:
     return getattr(tp, '__name__', None) or str(tp).replace('typing.', '')
 
 
+def _coerce_union(value, args, key: str, tp):
+    if value is None and type(None) in args:
+        return None
+    for a in args:
+        if a is type(None):
+            continue
+        try:
+            return _coerce(value, a, key)
+        except ConfigError:
+            pass
+    raise ConfigError(f'{key}: expected {_type_name(tp)}, got {value!r}')
+
+
+def _coerce_sequence(value, origin, args, key: str):
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f'{key}: expected a list, got {value!r}')
+    if origin is tuple and args and args[-1] is not Ellipsis:  # fixed-length tuple[int, float]
+        if len(value) != len(args):
+            raise ConfigError(f'{key}: expected {len(args)} values, got {value!r}')
+        return tuple(_coerce(v, a, f'{key}[{i}]') for i, (v, a) in enumerate(zip(value, args)))
+    inner = args[0] if args else Any
+    items = [_coerce(v, inner, f'{key}[{i}]') for i, v in enumerate(value)]
+    return items if origin is list else tuple(items)
+
+
+def _coerce_scalar(value, tp, key: str):
+    if isinstance(value, bool) and tp in (int, float):
+        raise ConfigError(f'{key}: expected {tp.__name__}, got {value!r} (bool)')
+    if tp is float and isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if tp is int and isinstance(value, np.integer):
+        return int(value)
+    if tp is bool and isinstance(value, np.bool_):
+        return bool(value)
+    if tp is Path and isinstance(value, (str, Path)):
+        return Path(value)
+    if tp is str and isinstance(value, datetime.date):  # YAML reads 2020-01-02 as a date
+        return value.isoformat()
+    if not isinstance(tp, type) or isinstance(
+        value, tp
+    ):  # unchecked typing constructs pass through
+        return value
+    raise ConfigError(f'{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})')
+
+
 def _coerce(value, tp, key: str):
     """Check `value` against the annotation `tp`, converting only lossless cases (int -> float, list -> tuple)."""
     origin, args = get_origin(tp), get_args(tp)
-    if tp is Any:
+    if tp is Any or isinstance(tp, typing.TypeVar):
         return value
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ConfigError:
-                pass
-        raise ConfigError(f'{key}: expected {_type_name(tp)}, got {value!r}')
+        return _coerce_union(value, args, key, tp)
     if origin is Literal:
         if value in args:
             return value
         raise ConfigError(f'{key}: expected one of {list(args)}, got {value!r}')
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
             raise ConfigError(f'{key}: expected a mapping for section {tp.__name__}, got {value!r}')
         return _from_dict(tp, value, key + '.')
     if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f'{key}: expected a list, got {value!r}')
-        inner = args[0] if args else Any
-        items = [_coerce(v, inner, f'{key}[{i}]') for i, v in enumerate(value)]
-        return items if origin is list else tuple(items)
+        return _coerce_sequence(value, origin, args, key)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f'{key}: expected a mapping, got {value!r}')
         kt, vt = args or (Any, Any)
         return {_coerce(k, kt, key): _coerce(v, vt, f'{key}.{k}') for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is Path and isinstance(value, (str, Path)):
-        return Path(value)
-    if (
-        isinstance(tp, type)
-        and isinstance(value, tp)
-        and not (tp is int and isinstance(value, bool))
-    ):
+    if origin is not None:  # Callable, Sequence, ...: checked by the code that uses them
         return value
-    raise ConfigError(f'{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})')
+    return _coerce_scalar(value, tp, key)
 
 
-def _from_dict(cls, d: dict, prefix: str = ''):
-    hints = get_type_hints(cls)
-    names = [f.name for f in fields(cls) if f.init]
+@functools.cache
+def _hints(cls) -> dict:
+    return get_type_hints(cls)
+
+
+def _init_names(cls) -> list[str]:
+    return [f.name for f in fields(cls) if f.init]
+
+
+def _check_keys(cls, d: dict, prefix: str) -> None:
+    names = _init_names(cls)
     for k in d:
         if k not in names:
             close = difflib.get_close_matches(str(k), names, n=1)
@@ -146,23 +204,36 @@ def _from_dict(cls, d: dict, prefix: str = ''):
                 f"unknown configuration key '{prefix}{k}' in {cls.__name__}{hint}; "
                 f'valid keys: {", ".join(names)}'
             )
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in d.items()}
-    obj = cls(**kwargs)
-    if hasattr(obj, 'check'):
-        obj.check()
-    return obj
+
+
+def _from_dict(cls, d: dict, prefix: str = ''):
+    _check_keys(cls, d, prefix)
+    hints = _hints(cls)
+    return cls(**{k: _coerce(v, hints[k], prefix + k) for k, v in d.items()})
 
 # %% ../nbs/00_core.ipynb #dbc31c4c
 class Config:
-    """Mixin for configuration dataclasses: strict `from_dict` / `from_yaml`, and `to_dict` / `to_yaml`."""
+    """Base of every configuration dataclass: typed and checked on construction, strict YAML in and out."""
+
+    def __post_init__(self):
+        hints, prefix = _hints(type(self)), f'{type(self).__name__}.'
+        for f in fields(self):
+            if f.init:
+                value = getattr(self, f.name)
+                coerced = _coerce(value, hints[f.name], prefix + f.name)
+                if coerced is not value:
+                    object.__setattr__(self, f.name, coerced)  # frozen dataclasses too
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules that annotations cannot express; subclasses raise `ConfigError` naming the key."""
 
     @classmethod
     def from_dict(cls, d: dict | None = None, **overrides):
         """Build from a mapping, checking every key and type; `overrides` win over `d`."""
-        d = {**(d or {}), **overrides}
-        if not isinstance(d, dict):
+        if d is not None and not isinstance(d, dict):
             raise ConfigError(f'{cls.__name__}: expected a mapping, got {d!r}')
-        return _from_dict(cls, d)
+        return _from_dict(cls, {**(d or {}), **overrides})
 
     @classmethod
     def from_yaml(cls, path_or_text: str | Path):
@@ -183,6 +254,24 @@ class Config:
         if not isinstance(d, dict):
             raise ConfigError(f'{where}: expected a mapping of keys to values, got {d!r}')
         return cls.from_dict(d)
+
+    @classmethod
+    def from_any(cls, value: Config | dict | str | Path | None):
+        """`value` as this configuration: itself, a mapping, a YAML path or text, or the defaults for None."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls.from_dict(value)
+        if isinstance(value, (str, Path)):
+            return cls.from_yaml(value)
+        raise ConfigError(f'{cls.__name__}: expected a mapping, a YAML path or text, got {value!r}')
+
+    def replace(self, **changes):
+        """A copy with `changes` applied, checked like a new object."""
+        _check_keys(type(self), changes, '')
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         """A plain, YAML/JSON-friendly mapping of this configuration."""
@@ -244,10 +333,12 @@ class ProjectPaths:
 
     @property
     def data(self) -> Path:
+        """Inputs and caches."""
         return self.root / 'data'
 
     @property
     def artifacts(self) -> Path:
+        """Run outputs: models, reports, validation tables."""
         return self.root / 'artifacts'
 
     def ensure(self) -> ProjectPaths:
