@@ -45,9 +45,6 @@ class CostModel(Config):
     max_impact_bps: float = 100.0  # impact cap, and the charge when ADV or volatility is unknown
     periods_per_year: int = 252
 
-    def __post_init__(self):
-        self.check()
-
     def check(self):
         """Every cost must be finite and non-negative; raise `ConfigError` naming the first bad one."""
         for k in (

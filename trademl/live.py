@@ -65,9 +65,6 @@ class PlannerConfig(Config):
         0  # tripwire: sessions of lag allowed between a target's last bar and the as-of date
     )
 
-    def __post_init__(self):
-        self.check()
-
     def check(self) -> None:
         """Check every field; raise `ConfigError` naming the first bad one."""
 

@@ -54,9 +54,6 @@ class PortfolioConfig(Config):
     combiner_window: int = 60  # rolling window of the combiner's Sharpe ratios
     disagreement_penalty: float = 0.5
 
-    def __post_init__(self):
-        self.check()
-
     def check(self):
         """Check every field; raise `ConfigError` naming the first bad one."""
         _check(
@@ -360,9 +357,6 @@ class Guardrails(Config):
     vix_scale: float = 0.5
     trailing_stop: float = 0.02
     cooldown: int = 5
-
-    def __post_init__(self):
-        self.check()
 
     def check(self):
         """Check every field; raise `ConfigError` naming the first bad one."""
