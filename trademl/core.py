@@ -25,10 +25,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import numpy as np
 
 # %% auto #0
-__all__ = ['EXTRAS', 'TrademlError', 'ConfigError', 'DataError', 'ModelError', 'BrokerError', 'TripwireError',
-           'MissingExtraError', 'RunInterrupted', 'require', 'Config', 'DataConfig', 'TrademlConfig', 'ProjectPaths',
-           'project_paths', 'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'seed_everything', 'get_device',
-           'precision_for', 'get_logger']
+__all__ = ['EXTRAS', 'THIRD_PARTY_LOGGERS', 'TrademlError', 'ConfigError', 'DataError', 'ModelError', 'BrokerError',
+           'TripwireError', 'MissingExtraError', 'RunInterrupted', 'require', 'Config', 'DataConfig', 'TrademlConfig',
+           'ProjectPaths', 'project_paths', 'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'seed_everything',
+           'get_device', 'precision_for', 'get_logger', 'quiet_third_party']
 
 # %% ../nbs/00_core.ipynb #4ac79f6c
 class TrademlError(Exception):
@@ -463,3 +463,43 @@ def get_logger(name: str = 'trademl') -> logging.Logger:
         root.setLevel(os.environ.get('TRADEML_LOG_LEVEL', 'INFO').upper())
         root._trademl_configured = True
     return logging.getLogger(name if name.startswith('trademl') else f'trademl.{name}')
+
+# %% ../nbs/00_core.ipynb #f919423f
+THIRD_PARTY_LOGGERS = (
+    'pytorch_lightning',
+    'lightning',
+    'lightning.pytorch',
+    'lightning_fabric',
+    'lightning.fabric',
+    'mlflow',
+    'alembic',
+    'optuna',
+    'py.warnings',
+)
+
+
+@contextmanager
+def quiet_third_party(log_file: str | Path | None = None):
+    """Send third-party loggers (Lightning, MLflow, Optuna) and Python warnings to `log_file` (or nowhere) inside the block."""
+    handler: logging.Handler = logging.NullHandler()
+    if log_file is not None:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding='utf-8')
+        handler.setFormatter(logging.Formatter(_FMT, '%H:%M:%S'))
+    saved = {}
+    for name in THIRD_PARTY_LOGGERS:
+        lg = logging.getLogger(name)
+        saved[name] = (lg.handlers[:], lg.propagate, lg.level)
+        lg.handlers[:] = [handler]
+        lg.propagate = False
+        lg.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+        yield handler
+    finally:
+        logging.captureWarnings(False)
+        for name, (handlers, propagate, level) in saved.items():
+            lg = logging.getLogger(name)
+            lg.handlers[:], lg.propagate = handlers, propagate
+            lg.setLevel(level)
+        handler.close()
