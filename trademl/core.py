@@ -77,6 +77,7 @@ EXTRAS = {
     'catboost': 'train',
     'optuna': 'train',
     'hmmlearn': 'train',
+    'd3rlpy': 'rl',
     'mlflow': 'train',
     'safetensors': 'train',
     'chronos': 'train',
