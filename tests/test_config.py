@@ -43,7 +43,13 @@ def _checked_fields(cls):
 
 def test_there_are_configurations_in_every_layer():
     modules = {c.__module__ for c in CONFIGS}
-    for m in ('trademl.core', 'trademl.portfolio', 'trademl.costs', 'trademl.train', 'trademl.live'):
+    for m in (
+        'trademl.core',
+        'trademl.portfolio',
+        'trademl.costs',
+        'trademl.train',
+        'trademl.live',
+    ):
         assert m in modules, m
 
 

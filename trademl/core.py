@@ -76,6 +76,7 @@ EXTRAS = {
     'lightgbm': 'train',
     'catboost': 'train',
     'optuna': 'train',
+    'hmmlearn': 'train',
     'mlflow': 'train',
     'safetensors': 'train',
     'chronos': 'train',
