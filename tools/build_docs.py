@@ -49,15 +49,16 @@ GENERATED = (
     '<!-- Generated from nbs/index.ipynb by tools/build_docs.py: edit the notebook, '
     'then run `python tools/build_docs.py readme`. -->'
 )
-# notebook name patterns -> layer, in the order the layers build on each other
+# notebook name patterns -> layer, in the order the layers build on each other (the later 12... notebooks
+# sit in the layer they serve; a notebook that matches none is listed under 'Other')
 LAYERS = [
     ('Foundations', r'00'),
     ('Data', r'01_'),
-    ('Features and embeddings', r'01[a-z]'),
+    ('Features and embeddings', r'01[a-z]|12c_'),
     ('Models', r'0[234]'),
     ('Validation', r'05'),
-    ('Portfolio and backtest', r'06'),
-    ('Execution', r'07'),
+    ('Portfolio and backtest', r'06|12b_'),
+    ('Execution', r'07|12_'),
     ('Interfaces', r'08|prod/'),
 ]
 DIRECTIVE = re.compile(r'^\s*#\s*\|\s*(.*?)\s*$')
@@ -275,8 +276,31 @@ def output_html(out, page: Page) -> str:
 
 
 def _signature(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """`name(a: int, b: str = 'x', *, c=None) -> T` from a function's syntax tree (no `self`/`cls`)."""
+    a = node.args
+
+    def one(arg, default=None):
+        text = arg.arg + (f': {ast.unparse(arg.annotation)}' if arg.annotation else '')
+        if default is not None:
+            text += f' = {ast.unparse(default)}' if arg.annotation else f'={ast.unparse(default)}'
+        return text
+
+    positional = a.posonlyargs + a.args
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    parts = [one(x, d) for x, d in zip(positional, defaults)]
+    if a.posonlyargs:
+        parts.insert(len(a.posonlyargs), '/')
+    if a.vararg:
+        parts.append('*' + one(a.vararg))
+    elif a.kwonlyargs:
+        parts.append('*')
+    parts += [one(x, d) for x, d in zip(a.kwonlyargs, a.kw_defaults)]
+    if a.kwarg:
+        parts.append('**' + one(a.kwarg))
+    if positional and positional[0].arg in ('self', 'cls'):
+        parts.pop(0)
     ret = f' -> {ast.unparse(node.returns)}' if node.returns else ''
-    return f'{name}({ast.unparse(node.args)}){ret}'
+    return f'{name}({", ".join(parts)}){ret}'
 
 
 def doc_entry(
@@ -336,7 +360,7 @@ def cell_html(cell: Cell, page: Page) -> str:
     if cell.export:
         docs = exported_cell_docs(cell.source) if cell.export != 'exporti' else ''
         parts.append(docs)
-        if cell.export == 'exports' or not docs:
+        if cell.export == 'exports':
             parts.append(f'<div class="source">{code_html(cell.source)}</div>')
         else:
             parts.append(
@@ -603,11 +627,6 @@ class Site:
                 '<script src="assets/plotly.min.js"></script>'
                 '<script>window.require = window.require || ((deps, cb) => cb(window.Plotly));</script>'
             )
-        desc = (
-            f'<p class="description">{html.escape(page.description)}</p>'
-            if page.description and page.group not in ('API reference',)
-            else ''
-        )
         title = (
             f'{page.title} · {self.cfg["title"]}'
             if page.file != 'index.html'
@@ -618,7 +637,7 @@ class Site:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{html.escape(title)}</title><link rel="stylesheet" href="assets/style.css">{scripts}</head>'
             f'<body><nav class="sidebar">{self.nav(page)}</nav>'
-            f'<main class="content"><!-- {page.group} -->{desc if page.file != "index.html" else ""}{page.body}'
+            f'<main class="content">{page.body}'
             f'<footer>{html.escape(self.cfg["title"])} {html.escape(self.cfg["version"])} · '
             f'{html.escape(self.cfg["copyright"])} · built from the notebooks by tools/build_docs.py</footer>'
             '</main></body></html>'
