@@ -436,6 +436,7 @@ class Site:
         self.nb_pages: dict[str, str] = {}  # notebook path relative to nbs/ -> page file
         self.mod_pages: dict[str, str] = {}  # module -> page file
         self.mod_notebook: dict[str, str] = {}  # module -> notebook page file
+        self.mod_desc: dict[str, str] = {}  # module -> its notebook's one-line description
         self.warnings: list[str] = []
 
     # -- links
@@ -522,7 +523,7 @@ class Site:
             f'<li><a href="#{html.escape(n)}"><code>{html.escape(n)}</code></a></li>' for n in names
         )
         entries = ''.join(self.api_entry(mod, n) for n in names)
-        page.description = f'{len(names)} public names'
+        page.description = f'{self.mod_desc.get(module, "")} ({len(names)} public names)'.strip()
         page.body = f'<h1>{module}</h1>{intro}<ul class="api-toc">{toc}</ul>{entries}'
         return page
 
@@ -542,7 +543,10 @@ class Site:
                 else f' <span class="reexport">from {home}</span>'
             )
         if inspect.isclass(obj):
-            sig = f'class {name}{_safe_signature(obj, is_class=True)}'
+            sig = _safe_signature(obj, is_class=True)
+            if sig == '(...)':  # exceptions and other builtins' subclasses: show the bases instead
+                sig = '(' + ', '.join(b.__name__ for b in obj.__bases__ if b is not object) + ')'
+            sig = f'class {name}{sig if sig != "()" else ""}'
             methods = ''.join(
                 doc_entry(f'{name}.{m}', f'{m}{_safe_signature(v)}', inspect.getdoc(v))
                 for m, v in _public_methods(obj)
@@ -563,7 +567,7 @@ class Site:
     def api_index(self) -> Page:
         """The list of modules, in the order of the layers."""
         rows = ''.join(
-            f'<tr><td><a href="{p.file}"><code>{p.title}</code></a></td><td>{html.escape(p.description)}</td></tr>'
+            f'<tr><td><a href="{p.file}"><code>{p.title}</code></a></td><td>{_inline_md(p.description)}</td></tr>'
             for p in self.pages
             if p.group == 'API reference'
         )
@@ -578,6 +582,7 @@ class Site:
             mod = notebook_module(nb)
             if mod:
                 self.mod_notebook[mod] = page_file(nb)
+                self.mod_desc[mod] = notebook_title(read_cells(nb), mod)[1]
         order = {m: i for i, m in enumerate(self.mod_notebook)}
         modules = sorted(library_modules(), key=lambda m: (order.get(m, len(order)), m))
         self.mod_pages = {m: module_file(m) for m in modules}
@@ -613,7 +618,11 @@ class Site:
                 active = ' class="active"' if p.file == current.file else ''
                 items.append(f'<li><a{active} href="{p.file}">{label}</a></li>')
             head = f'<a href="api.html">{group}</a>' if group == 'API reference' else group
-            opened = ' open' if current in pages or group != 'API reference' else ''
+            opened = (
+                ' open'
+                if current in pages or current.file == 'api.html' or group != 'API reference'
+                else ''
+            )
             out.append(
                 f'<details class="navgroup"{opened}><summary>{head}</summary><ul>{"".join(items)}</ul></details>'
             )
@@ -671,6 +680,12 @@ class _Raw:
 
     def __repr__(self) -> str:
         return self.text
+
+
+def _inline_md(text: str) -> str:
+    """One line of markdown as inline HTML (no surrounding paragraph)."""
+    out = markdown_html(text).strip()
+    return out[3:-4] if out.startswith('<p>') and out.endswith('</p>') else out
 
 
 def _safe_signature(obj, is_class: bool = False) -> str:
