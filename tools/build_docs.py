@@ -56,7 +56,7 @@ LAYERS = [
     ('Data', r'01_'),
     ('Features and embeddings', r'01[a-z]|12c_'),
     ('Models', r'0[234]'),
-    ('Validation', r'05'),
+    ('Validation', r'05|12d_'),
     ('Portfolio and backtest', r'06|12b_'),
     ('Execution', r'07|12_'),
     ('Interfaces', r'08|prod/'),

@@ -21,7 +21,8 @@ models
 validation
     05_validation -> trademl.validation (CPCV, PSR/DSR, PBO, calibration);
     05b_experiment -> trademl.experiment; 05c_governance -> trademl.governance (champion/challenger);
-    05d_comparison -> trademl.comparison (the Diebold-Mariano test)
+    05d_comparison -> trademl.comparison (the Diebold-Mariano test);
+    12d_ope -> trademl.ope (off-policy evaluation)
 portfolio and backtest
     06_portfolio -> trademl.portfolio; 06b_costs -> trademl.costs; 06c_backtest -> trademl.backtest;
     06d_strategy -> trademl.strategy; 06e_report -> trademl.report (the daily report);
