@@ -276,3 +276,30 @@ def test_real_sp500_panel(sp500):
     assert r.abs().max() < np.log(1.7)  # the largest moves left are real news (VRTX +62%)
     h = symbol_health(clean, find_anomalies(clean))
     assert (h.status == 'RED').sum() == 0 and h.loc['O', 'status'] == 'AMBER'
+
+
+def test_real_etf_panel():
+    etf = SHARED_DATA / 'etf_panel.parquet'
+    if not etf.is_file():
+        pytest.skip(
+            f'real ETF panel not found at {etf} (../shared/data is not beside this checkout)'
+        )
+    p = pd.read_parquet(etf)
+    a = find_anomalies(p)
+    got = set(zip(a.symbol, a.date.dt.strftime('%Y-%m-%d'), a.kind))
+    for s, d in [('QQQ', '2000-03-20'), ('IWM', '2005-06-09'), ('ITA', '2020-12-07')]:
+        assert (s, d, 'jump_gap') in got  # the unadjusted splits of the raw OHLC
+    assert ('ITA', '2010-05-06', 'jump_reversal') in got  # the flat flash-crash bar
+    assert ('XLF', '2002-05-01', 'high_low_spike') in got  # the bad high tick
+    assert ('DIA', '2010-11-18', 'zero_volume') in got and (
+        'DIA',
+        '2010-12-16',
+        'zero_volume',
+    ) in got
+    assert not any(
+        s in ('^VIX', '^TNX') and k == 'zero_volume' for s, _, k in got
+    )  # indices trade no volume
+    with pytest.raises(DataError, match='UVXY'):  # 120 zero-volume days of 2011-2012
+        refuse_red(symbol_health(p, a))
+    clean, _ = apply_health_policy(p, a)
+    assert (symbol_health(clean, find_anomalies(clean)).status != 'RED').all()
