@@ -1,4 +1,4 @@
-"""Issue 3 end to end: causality of every part that feeds a model, no NaN after warm-up on real
+"""The data layer end to end: causality of every part that feeds a model, no NaN after warm-up on real
 data, and clear errors for inputs that do not fit."""
 
 import numpy as np
