@@ -158,9 +158,7 @@ def test_a_path_that_is_neither_folder_nor_file_is_a_data_error_naming_it():
 
 
 def test_one_long_file_is_accepted_as_a_path(csv_folder):
-    long = pd.concat(
-        [good_bars().assign(symbol='AAA'), good_bars(base=70.0).assign(symbol='BBB')]
-    )
+    long = pd.concat([good_bars().assign(symbol='AAA'), good_bars(base=70.0).assign(symbol='BBB')])
     long.to_csv(csv_folder / 'long.csv', index=False)
     p = load_panel('files', csv_folder / 'long.csv')
     assert sorted(p.symbol.unique()) == ['AAA', 'BBB'] and len(p) == 12
