@@ -101,7 +101,7 @@ def load_auxiliary(source: str = 'sample') -> pd.DataFrame:
         raise DataError(f"auxiliary series are only available for source='sample', not {source!r}")
     vix = require('arch.data.vix', 'the sample data').load()['vix']
     wti = require('arch.data.wti', 'the sample data').load()['DCOILWTICO'].rename('wti')
-    out = pd.concat([vix, wti], axis=1).sort_index()
+    out = pd.concat([vix, wti], axis=1, sort=False).sort_index()
     out.index = pd.DatetimeIndex(out.index, name='date').as_unit('ns')
     return out
 
