@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import good_bars
 
-from trademl.core import DataError
+from trademl.core import ConfigError, DataError
 from trademl.data import describe, load_panel
 
 
@@ -150,3 +150,34 @@ def test_yfinance_source_fails_clearly_offline_or_returns_a_valid_panel():
     else:
         validate_panel(p)
         assert set(p.symbol) == {'SPY'}
+
+
+def test_a_path_that_is_neither_folder_nor_file_is_a_data_error_naming_it():
+    with pytest.raises(DataError, match='/dev/null is neither a folder nor a regular file'):
+        load_panel('files', '/dev/null')
+
+
+def test_one_long_file_is_accepted_as_a_path(csv_folder):
+    long = pd.concat([good_bars().assign(symbol='AAA'), good_bars(base=70.0).assign(symbol='BBB')])
+    long.to_csv(csv_folder / 'long.csv', index=False)
+    p = load_panel('files', csv_folder / 'long.csv')
+    assert sorted(p.symbol.unique()) == ['AAA', 'BBB'] and len(p) == 12
+
+
+@pytest.mark.parametrize(
+    'name, content',
+    [('BAD.csv', b'\xff\xfe\x00\x01garbage'), ('BAD.parquet', b'not parquet'), ('BAD.csv', b'')],
+)
+def test_a_file_pandas_cannot_read_is_a_data_error_naming_it(csv_folder, name, content):
+    (csv_folder / name).write_bytes(content)
+    with pytest.raises(DataError, match=f'file {name}'):
+        load_panel('files', csv_folder)
+
+
+def test_bad_arguments_are_config_errors_naming_them():
+    with pytest.raises(ConfigError, match='available sources'):
+        load_panel('nope')
+    with pytest.raises(ConfigError, match='start/end must be dates'):
+        load_panel('sample', start='soon')
+    with pytest.raises(ConfigError, match='symbols must be'):
+        load_panel('sample', symbols=[1, 2])

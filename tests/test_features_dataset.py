@@ -1,4 +1,4 @@
-"""Issue 3 end to end: causality of every part that feeds a model, no NaN after warm-up on real
+"""The data layer end to end: causality of every part that feeds a model, no NaN after warm-up on real
 data, and clear errors for inputs that do not fit."""
 
 import numpy as np
@@ -27,7 +27,7 @@ def test_all_29_columns_are_causal_on_a_ragged_panel(ragged_panel):
 
 def test_labels_are_causal_by_availability_date_and_not_by_their_own_date(ragged_panel):
     for h in (3, 5, 10):
-        assert_causal(lambda p: label_availability(p, h), ragged_panel)
+        assert_causal(lambda p, h=h: label_availability(p, h), ragged_panel)
     from trademl.labels import forward_returns
 
     with pytest.raises(AssertionError, match='look-ahead'):

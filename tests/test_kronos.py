@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import trademl.kronos as kronos
+from trademl.core import ModelError
 from trademl.kronos import (
     CacheCorruptionWarning,
     ChronosEmbedder,
@@ -157,8 +158,8 @@ def test_missing_or_corrupted_artifact_is_refused(trained, tmp_path):
     weights, cfg = d / 'model.safetensors', d / 'config.json'
     raw, cfg_text = weights.read_bytes(), cfg.read_text()
 
-    weights.unlink()
-    with pytest.raises(FileNotFoundError, match='model.safetensors'):
+    weights.unlink()  # a missing file is a ModelError (the artifact is incomplete)
+    with pytest.raises(ModelError, match='missing .*model.safetensors'):
         LocalEmbedder.load(d)
     weights.write_bytes(raw[: len(raw) // 2])  # truncated
     with pytest.raises(LocalArtifactError, match='corrupted'):
@@ -250,7 +251,7 @@ def test_chronos_unavailable_fails_fast_with_help(monkeypatch, offline_flag):
         ChronosEmbedder(model='amazon/chronos-t5-small')
     assert time.perf_counter() - start < 5.0
     msg = str(info.value)
-    assert isinstance(info.value, RuntimeError)
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, ModelError)
     assert (
         'amazon/chronos-t5-small' in msg and 'huggingface-cli download' in msg and 'model=' in msg
     )

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trademl.core import ConfigError
 from trademl.smc import SMC_FEATURES as FEATURE_NAMES
 from trademl.smc import smc_features, smc_features_loop
 
@@ -203,7 +204,8 @@ def test_short_and_empty_panels(n_rows):
 def test_bad_parameters_rejected():
     a = random_walk_panel(np.random.default_rng(0), 10, 1)
     for kwargs in ({'lookback': 0}, {'swing_window': 0}, {'ob_threshold': -0.1}):
-        with pytest.raises(ValueError):
+        (name,) = kwargs
+        with pytest.raises(ConfigError, match=name):
             smc_features(a, **kwargs)
 
 

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import talib
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import trademl.ta as tf
 
@@ -279,8 +281,6 @@ def test_week_ids_are_monday_to_sunday():
 
 
 # ---------------------------------------------------------------- property / edge cases
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st
 
 
 @settings(max_examples=25, deadline=None)
