@@ -181,3 +181,14 @@ def test_bad_arguments_are_config_errors_naming_them():
         load_panel('sample', start='soon')
     with pytest.raises(ConfigError, match='symbols must be'):
         load_panel('sample', symbols=[1, 2])
+
+
+def test_public_array_and_harness_entry_points_name_a_missing_column():
+    from trademl.data import panel_arrays
+    from trademl.features import assert_causal, build_features
+
+    panel = load_panel('sample', start='2018-01-01')
+    with pytest.raises(DataError, match=r"no column\(s\) \['vwap'\]"):
+        panel_arrays(panel, ['close', 'vwap'])
+    with pytest.raises(DataError, match='needs a panel'):
+        assert_causal(build_features, panel.drop(columns='date'))

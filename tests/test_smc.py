@@ -277,3 +277,28 @@ def test_future_rows_do_not_change_past_outputs(seed):
     after = smc_features(perturbed, **kwargs)
     for name in FEATURE_NAMES:
         np.testing.assert_array_equal(base[name][: cut + 1], after[name][: cut + 1], err_msg=name)
+
+
+# --------------------------------------------------------------------------
+# the forward-fill helpers SMC shares with the rest of trademl (home: trademl.data)
+# --------------------------------------------------------------------------
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), n_rows=st.integers(1, 30), n_cols=st.integers(1, 4))
+def test_ffill_rows_equals_pandas_ffill_of_the_kept_cells(seed, n_rows, n_cols):
+    import pandas as pd
+
+    from trademl.data import ffill_rows, gather_rows, last_event_row
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n_rows, n_cols))
+    mask = rng.random((n_rows, n_cols)) < 0.4
+    expected = pd.DataFrame(np.where(mask, a, np.nan)).ffill().fillna(-9.0).to_numpy()
+    np.testing.assert_array_equal(ffill_rows(a, mask, fill=-9.0), expected)
+    np.testing.assert_array_equal(gather_rows(a, last_event_row(mask), -9.0), expected)
+
+
+def test_smc_uses_the_one_forward_fill_of_trademl_data():
+    import trademl.data as tdata
+    import trademl.smc as smc
+
+    assert smc.last_event_row is tdata.last_event_row and smc.gather_rows is tdata.gather_rows

@@ -466,6 +466,14 @@ def panel_arrays(
     panel: pd.DataFrame, columns: Iterable[str] = ('open', 'high', 'low', 'close', 'volume')
 ) -> PanelArrays:
     """Left-aligned (T, N) arrays of `columns` of a validated panel (sorted by symbol, date)."""
+    columns = list(columns)
+    if not isinstance(panel, pd.DataFrame):
+        raise DataError(f'a panel must be a pandas DataFrame, got {type(panel).__name__}')
+    missing = [c for c in ['symbol', 'date', *columns] if c not in panel.columns]
+    if missing:
+        raise DataError(
+            f'the panel has no column(s) {missing}; columns found: {list(panel.columns)}'
+        )
     sym = panel['symbol'].to_numpy()
     n = len(sym)
     if n == 0:

@@ -144,6 +144,10 @@ def assert_causal(
     atol: float = 0.0,
 ) -> None:
     """Raise `AssertionError` naming the first column and date whose value changes when data after a cut is removed or altered."""
+    if not isinstance(panel, pd.DataFrame) or 'date' not in panel.columns:
+        raise DataError(
+            'assert_causal needs a panel: a DataFrame with a date column (see trademl.data)'
+        )
     dates = np.sort(panel['date'].unique())
     if cuts is None:
         cuts = [dates[int(q * (len(dates) - 1))] for q in np.linspace(0.35, 0.85, n_cuts)]
