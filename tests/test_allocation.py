@@ -282,3 +282,50 @@ def test_default_book_on_the_real_etf_panel(etf_panel_path):
         multi_asset_windows(etf, ['QQQ'], ['GLD'], 60, asof='2003-06-30')
     with pytest.raises(ModelError, match='bilstm_kan'):
         allocate(etf, AllocationConfig(allow_fallback=False), asof='2020-06-30')
+
+
+def test_breadth_and_rotation_strategies_run_end_to_end():
+    p = toy_panel()
+    S = StrategyConfig
+    breadth = S(
+        name='breadth',
+        traded=['QQQ'],
+        members=['QQQ', 'SPY', 'GLD'],
+        model='trend',
+        interpreter='breadth',
+        role='breadth',
+        lookback=20,
+    )
+    rot = S(
+        name='rot',
+        traded=['QQQ'],
+        members=['SPY', 'GLD', 'QQQ'],
+        model='momentum',
+        lookback=20,
+        interpreter='trend_strength',
+        thresholds={'threshold': 0.0, 'scale': 0.01},
+        role='rotation',
+        rebalance_every=5,
+    )
+    runs, book = walk_forward(
+        p, AllocationConfig(strategies=[breadth, rot], history=100), start='2002-01-01'
+    )
+    assert list(runs['breadth'].positions.columns) == ['QQQ']
+    held = runs['rot'].positions
+    assert ((held > 0).sum(axis=1) <= 1).all()  # one sector at a time
+    changes = held.ne(held.shift()).any(axis=1).to_numpy().nonzero()[0]
+    assert len(changes) > 2 and len({i % 5 for i in changes[1:]}) == 1  # weekly rebalancing only
+
+
+def test_the_window_builder_is_causal_on_the_real_panel(etf_panel_path):
+    from trademl.data import load_panel
+    from trademl.features import assert_causal
+
+    etf = load_panel('files', etf_panel_path, symbols=['ITA', 'XLI', 'QQQ', '^VIX'])
+
+    def last_bar(p):
+        w = multi_asset_windows(p, ['ITA', 'XLI'], ['QQQ', '^VIX'], lookback=20)
+        idx = pd.MultiIndex.from_product([w.dates, ['ITA']], names=['date', 'symbol'])
+        return pd.DataFrame(w.x[:, -1, :], index=idx, columns=w.channels)
+
+    assert_causal(last_bar, etf, cuts=['2012-06-29', '2018-03-29'])
