@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError
+from .core import ConfigError
 
 # %% auto #0
 __all__ = ['ExecutionSchedule', 'cost_moments', 'almgren_chriss', 'efficient_frontier', 'ImpactParameters', 'calibrate_impact']
@@ -120,15 +120,15 @@ def efficient_frontier(
     return pd.DataFrame(rows)
 
 # %% ../nbs/12_execution.ipynb #e7511c04
-@dataclass
-class ImpactParameters(Config):
-    """Linear-impact parameters for one order, calibrated from the square-root impact model."""
+@dataclass(frozen=True)
+class ImpactParameters:
+    """Linear-impact parameters for one order, calibrated from the square-root impact model (a result, checked when built)."""
 
     sigma: float  # dollars per share per sqrt(day)
     eta: float  # temporary impact, dollars per share per (share/day)
     gamma: float  # permanent impact, dollars per share per share
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         """All three must be finite; sigma and eta positive, gamma non-negative."""
         _check_positive(sigma=self.sigma, eta=self.eta)
         if not (np.isfinite(self.gamma) and self.gamma >= 0):
