@@ -5,7 +5,6 @@
 # %% ../nbs/02c_inference.ipynb #6077bf16
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -239,12 +239,8 @@ def pbo_logit_histogram(result):
     go = _go()
     fig = go.Figure(go.Histogram(x=result.logits, nbinsx=50, marker_color='#4C78A8'))
     fig.add_vline(x=0, line={'color': 'red', 'dash': 'dash'})
-    return _layout(
-        fig,
-        f'CSCV logits: PBO = {result.pbo:.3f} ({result.n_combinations} combinations)',
-        'logit of OOS relative rank',
-        'count',
-    )
+    title = f'CSCV logits: PBO = {result.pbo:.3f} ({result.n_combinations} combinations)'
+    return _layout(fig, title, 'logit of OOS relative rank', 'count')
 
 
 def degradation_scatter(result):
@@ -266,12 +262,8 @@ def degradation_scatter(result):
             )
         )
     fig.add_hline(y=0, line={'color': 'grey', 'dash': 'dot'})
-    return _layout(
-        fig,
-        f'Performance degradation: P(OOS < 0) = {result.prob_oos_loss:.3f}',
-        'in-sample',
-        'out-of-sample',
-    )
+    title = f'Performance degradation: P(OOS < 0) = {result.prob_oos_loss:.3f}'
+    return _layout(fig, title, 'in-sample', 'out-of-sample')
 
 # %% ../nbs/05a_significance.ipynb #23151d55
 def reliability_diagram(bins: pd.DataFrame):

@@ -15,11 +15,10 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from trademl.core import (
     Config,
@@ -36,6 +35,8 @@ from trademl.core import (
     require,
     seed_everything,
 )
+
+# isort: split
 from .dataset import Scaler, TradeDataset, collate_batch, load_dataset, window_dataset
 
 os.environ.setdefault('MLFLOW_DISABLE_TELEMETRY', 'true')
@@ -141,6 +142,7 @@ class TradeModule(pl.LightningModule):
         self.tc, self.ret_scale = TrainConfig.from_dict(train_config), float(ret_scale)
 
     def forward(self, batch):
+        """The model's output dict for a collated batch."""
         return self.model(batch['price'], batch['kronos'], batch['context'])
 
     def _step(self, batch, stage: str):
@@ -158,12 +160,15 @@ class TradeModule(pl.LightningModule):
         return loss
 
     def training_step(self, batch, i):
+        """Loss of a training batch (logged as train_*)."""
         return self._step(batch, 'train')
 
     def validation_step(self, batch, i):
+        """Loss of a validation batch (logged as val_*)."""
         return self._step(batch, 'val')
 
     def configure_optimizers(self):
+        """AdamW with a OneCycle schedule stepped every batch."""
         opt = torch.optim.AdamW(self.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt,
@@ -196,9 +201,11 @@ class TradeDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self):
+        """Shuffled (seeded) loader over the training rows."""
         return self._loader(self.train_idx, True)
 
     def val_dataloader(self):
+        """Loader over the validation rows, in order."""
         return self._loader(self.val_idx, False)
 
 # %% ../nbs/02b_train.ipynb #bcf4048d
@@ -225,6 +232,7 @@ class BestWeights(pl.Callback):
         )
 
     def on_validation_epoch_end(self, trainer, module):
+        """Keep and checkpoint the weights when the monitored objective improved."""
         v = trainer.callback_metrics.get(self.monitor)
         if v is None or trainer.sanity_checking or not float(v) < self.best:
             return

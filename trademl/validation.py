@@ -11,8 +11,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, DataError
-from .metrics import daily_ic, daily_ic_series, max_drawdown, performance_stats, sharpe_ratio  # noqa: F401
 from trademl.significance import (  # noqa: F401  (one import for every validation tool)
     EULER_GAMMA,
     PBOResult,
@@ -32,6 +30,10 @@ from trademl.significance import (  # noqa: F401  (one import for every validati
     reliability_diagram,
     sharpe_stats,
 )
+
+# isort: split
+from .core import ConfigError, DataError
+from .metrics import daily_ic, daily_ic_series, max_drawdown, performance_stats, sharpe_ratio  # noqa: F401
 
 TRAIN, TEST, PURGED, EMBARGOED = 0, 1, 2, 3
 

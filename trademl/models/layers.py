@@ -5,14 +5,27 @@
 # %% ../../nbs/02a_layers.ipynb #84bcfdd3
 from __future__ import annotations
 
-from ..core import ModelError, require
+from dataclasses import dataclass
+
+from ..core import Config, ModelError, require
 
 torch = require('torch', 'trademl.models.layers')
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 # %% auto #0
-__all__ = ['torch', 'GRN', 'GateAddNorm', 'GatedResidualNetwork', 'upgrade_state_dict', 'masked_mean']
+__all__ = ['torch', 'GRN', 'InputSizes', 'GateAddNorm', 'GatedResidualNetwork', 'upgrade_state_dict', 'masked_mean']
+
+# %% ../../nbs/02a_layers.ipynb #ea0381aa
+@dataclass
+class InputSizes(Config):
+    """Sizes of a deep model's inputs and outputs: the price window, the embedding, the context, the horizons."""
+
+    lookback: int = 120  # days in the price window
+    price_dim: int = 5  # OHLCV columns of the window
+    kronos_dim: int = 512  # size of the window's embedding
+    context_dim: int = 29  # context columns
+    horizons: int = 3  # label horizons predicted
 
 # %% ../../nbs/02a_layers.ipynb #378d35d9
 class GateAddNorm(nn.Module):

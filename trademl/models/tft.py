@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import Config, ConfigError, ModelError, require
+from ..core import ConfigError, ModelError, require
 
 torch = require('torch', 'trademl.models.tft')
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from .layers import GRN, GateAddNorm, GatedResidualNetwork, masked_mean  # noqa: E402, F401
+from .layers import GRN, GateAddNorm, GatedResidualNetwork, InputSizes, masked_mean  # noqa: E402, F401
 
 # %% auto #0
 __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TFTConfig', 'count_parameters', 'VariableSelection',
@@ -30,19 +30,14 @@ _POSITIVE = (
 
 
 @dataclass
-class TFTConfig(Config):
+class TFTConfig(InputSizes):
     """Hyper-parameters of `TFT`; `quantiles` are three increasing levels (low, median, high) around which the non-crossing head is built."""
 
-    lookback: int = 120
-    price_dim: int = 5
-    kronos_dim: int = 512
-    context_dim: int = 29
     emb_dim: int = 128
     hidden_size: int = 256
     n_heads: int = 8
     n_layers: int = 3
     dropout: float = 0.1
-    horizons: int = 3
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
 
     def check(self) -> None:

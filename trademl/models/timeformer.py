@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core import Config, ConfigError, ModelError, require
+from ..core import ConfigError, ModelError, require
 
 torch = require('torch', 'trademl.models.timeformer')
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from .layers import GatedResidualNetwork, masked_mean  # noqa: E402
+from .layers import GatedResidualNetwork, InputSizes, masked_mean  # noqa: E402
 
 # %% auto #0
 __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TimeFormerConfig', 'apply_rope', 'MultiheadSelfAttention',
@@ -22,20 +22,15 @@ __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TimeFormerConfig', '
 
 # %% ../../nbs/02_timeformer.ipynb #5eb18dd2
 @dataclass
-class TimeFormerConfig(Config):
+class TimeFormerConfig(InputSizes):
     """Hyper-parameters of `TimeFormer` (checked on construction; `from_dict` / `to_dict` come from `Config`)."""
 
-    lookback: int = 120
-    price_dim: int = 5
-    kronos_dim: int = 512
-    context_dim: int = 29
     d_model: int = 256
     n_heads: int = 8
     n_layers: int = 6
     ffn_dim: int = 512
     patch_len: int = 10
     dropout: float = 0.2
-    horizons: int = 3
     n_kronos_tokens: int = 4
     use_rope: bool = True
 
