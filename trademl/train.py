@@ -559,6 +559,8 @@ def train_model(
     out = Path(out_dir) if out_dir else project_paths().artifacts / 'models' / run
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f'.{out.name}-', suffix='.training', dir=out.parent))
+    if tc.mlflow:  # MLflow sets up its loggers when first imported: before they are quietened
+        require('mlflow', 'MLflow logging')
     try:
         with quiet_third_party(out / 'train.log'):
             best = BestWeights(scratch)

@@ -14,7 +14,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 # %% auto #0
-__all__ = ['torch', 'GRN', 'InputSizes', 'GateAddNorm', 'GatedResidualNetwork', 'upgrade_state_dict', 'masked_mean']
+__all__ = ['torch', 'GRN', 'InputSizes', 'check_inputs', 'GateAddNorm', 'GatedResidualNetwork', 'upgrade_state_dict',
+           'masked_mean']
 
 # %% ../../nbs/02a_layers.ipynb #ea0381aa
 @dataclass
@@ -26,6 +27,25 @@ class InputSizes(Config):
     kronos_dim: int = 512  # size of the window's embedding
     context_dim: int = 29  # context columns
     horizons: int = 3  # label horizons predicted
+
+# %% ../../nbs/02a_layers.ipynb #fde6137d
+def check_inputs(cfg: InputSizes, price, kronos, context) -> None:
+    """Raise `ModelError` unless price [B, lookback, price_dim], kronos [B, kronos_dim] and context [B, context_dim] are tensors with one batch size."""
+    specs = (
+        ('price', price, (cfg.lookback, cfg.price_dim), '[B, lookback, price_dim]'),
+        ('kronos', kronos, (cfg.kronos_dim,), '[B, kronos_dim]'),
+        ('context', context, (cfg.context_dim,), '[B, context_dim]'),
+    )
+    for name, t, tail, desc in specs:
+        if not isinstance(t, Tensor):
+            raise ModelError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
+        if t.dim() != len(tail) + 1 or tuple(t.shape[1:]) != tail:
+            dims = ', '.join(map(str, tail))
+            raise ModelError(f'{name} must have shape {desc} = [B, {dims}], got {list(t.shape)}')
+    if not price.shape[0] == kronos.shape[0] == context.shape[0]:
+        raise ModelError(
+            f'batch sizes differ: price {price.shape[0]}, kronos {kronos.shape[0]}, context {context.shape[0]}'
+        )
 
 # %% ../../nbs/02a_layers.ipynb #378d35d9
 class GateAddNorm(nn.Module):

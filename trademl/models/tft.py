@@ -16,7 +16,13 @@ torch = require('torch', 'trademl.models.tft')
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from .layers import GRN, GateAddNorm, GatedResidualNetwork, InputSizes, masked_mean  # noqa: E402, F401
+from trademl.models.layers import (  # noqa: E402, F401  (GRN and GateAddNorm: also importable from here)
+    GRN,
+    GateAddNorm,
+    InputSizes,
+    check_inputs,
+    masked_mean,
+)  # noqa: E402, F401
 
 # %% auto #0
 __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TFTConfig', 'count_parameters', 'VariableSelection',
@@ -189,29 +195,6 @@ class TFT(nn.Module):
         self.q_head = nn.Linear(Hd, 3 * cfg.horizons)
         self.dir_head = nn.Linear(Hd, cfg.horizons)
 
-    def _check_inputs(
-        self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
-    ) -> None:
-        cfg = self.config
-        specs = (
-            ('price', price, (cfg.lookback, cfg.price_dim), '[B, lookback, price_dim]'),
-            ('kronos', kronos, (cfg.kronos_dim,), '[B, kronos_dim]'),
-            ('context', context, (cfg.context_dim,), '[B, context_dim]'),
-        )
-        for name, t, tail, desc in specs:
-            if not isinstance(t, torch.Tensor):
-                raise ModelError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
-            if t.dim() != len(tail) + 1 or tuple(t.shape[1:]) != tail:
-                raise ModelError(
-                    f'{name} must have shape {desc} = [B, '
-                    f'{", ".join(map(str, tail))}], got {list(t.shape)}'
-                )
-        if not (price.shape[0] == kronos.shape[0] == context.shape[0]):
-            raise ModelError(
-                f'batch sizes differ: price {price.shape[0]}, '
-                f'kronos {kronos.shape[0]}, context {context.shape[0]}'
-            )
-
     def encode(
         self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
     ) -> dict[str, Any]:
@@ -221,7 +204,7 @@ class TFT(nn.Module):
         on price[:, :t+1] and the static inputs), ``static`` [B, hidden],
         ``var_weights`` [B, L, 3] and ``attn_layers`` (list of [B, L, L]).
         """
-        self._check_inputs(price, kronos, context)
+        check_inputs(self.config, price, kronos, context)
         x_p = self.price_proj(price)  # [B, L, E]
         x_k = self.kronos_proj(kronos).unsqueeze(1)  # [B, 1, E] broadcast over time
         x_c = self.context_proj(context).unsqueeze(1)  # [B, 1, E]

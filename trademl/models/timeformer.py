@@ -14,7 +14,12 @@ torch = require('torch', 'trademl.models.timeformer')
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from .layers import GatedResidualNetwork, InputSizes, masked_mean  # noqa: E402
+from trademl.models.layers import (  # noqa: E402
+    GatedResidualNetwork,
+    InputSizes,
+    check_inputs,
+    masked_mean,
+)
 
 # %% auto #0
 __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TimeFormerConfig', 'apply_rope', 'MultiheadSelfAttention',
@@ -198,28 +203,9 @@ class TimeFormer(nn.Module):
         self.dir_head = nn.Linear(D, cfg.horizons)
         self.log_var = nn.Parameter(torch.zeros(2))  # (s_ret, s_dir) = log sigma^2
 
-    def _check(self, price: Tensor, kronos: Tensor, context: Tensor) -> None:
-        cfg = self.config
-        specs = (
-            ('price', price, (cfg.lookback, cfg.price_dim)),
-            ('kronos', kronos, (cfg.kronos_dim,)),
-            ('context', context, (cfg.context_dim,)),
-        )
-        for name, t, tail in specs:
-            if not isinstance(t, Tensor):
-                raise ModelError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
-            if t.dim() != 1 + len(tail) or tuple(t.shape[1:]) != tail:
-                exp = ', '.join(['B'] + [str(s) for s in tail])
-                raise ModelError(f'{name} must have shape [{exp}], got {list(t.shape)}')
-        if not price.shape[0] == kronos.shape[0] == context.shape[0]:
-            raise ModelError(
-                f'batch sizes differ: price {price.shape[0]}, kronos {kronos.shape[0]}, '
-                f'context {context.shape[0]}'
-            )
-
     def forward(self, price: Tensor, kronos: Tensor, context: Tensor) -> dict[str, Tensor]:
         """Price [B,L,5], kronos [B,512], context [B,29] -> output dict (see module docstring)."""
-        self._check(price, kronos, context)
+        check_inputs(self.config, price, kronos, context)
         cfg, B = self.config, price.shape[0]
         x = self.patch(price.transpose(1, 2)).transpose(1, 2)  # [B,P,D]
         kv = self.kronos_norm(self.kronos_proj(kronos).view(B, cfg.n_kronos_tokens, cfg.d_model))
