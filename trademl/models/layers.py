@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from ..core import Config, ModelError, require
+from ..core import Config, ConfigError, ModelError, require
 
 torch = require('torch', 'trademl.models.layers')
 import torch.nn.functional as F  # noqa: E402
@@ -27,6 +28,19 @@ class InputSizes(Config):
     kronos_dim: int = 512  # size of the window's embedding
     context_dim: int = 29  # context columns
     horizons: int = 3  # label horizons predicted
+
+    PRESETS: ClassVar[dict] = {
+        'default': {}
+    }  # named configurations of a model: overrides of the defaults
+
+    @classmethod
+    def preset(cls, name: str = 'default', **overrides):
+        """The named configuration `name` of `cls.PRESETS`, with `overrides` applied."""
+        if name not in cls.PRESETS:
+            raise ConfigError(
+                f'unknown {cls.__name__} preset {name!r}; choose from {sorted(cls.PRESETS)}'
+            )
+        return cls.from_dict({**cls.PRESETS[name], **overrides})
 
 # %% ../../nbs/02a_layers.ipynb #fde6137d
 def check_inputs(cfg: InputSizes, price, kronos, context) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..core import ConfigError, ModelError, require
 
@@ -39,12 +39,12 @@ _POSITIVE = (
 class TFTConfig(InputSizes):
     """Hyper-parameters of `TFT`; `quantiles` are three increasing levels (low, median, high) around which the non-crossing head is built."""
 
-    emb_dim: int = 128
-    hidden_size: int = 256
-    n_heads: int = 8
-    n_layers: int = 3
+    emb_dim: int = 128  # size of each embedded input variable
+    hidden_size: int = 256  # width of the LSTM, attention and GRNs
+    n_heads: int = 8  # interpretable attention heads
+    n_layers: int = 3  # decoder layers
     dropout: float = 0.1
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # low, median, high
 
     def check(self) -> None:
         """Sizes are positive, heads split the hidden size, quantiles are 3 increasing levels in (0, 1)."""
@@ -61,16 +61,10 @@ class TFTConfig(InputSizes):
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f'dropout must be in [0, 1), got {self.dropout}')
 
-    @classmethod
-    def preset(cls, name: str = 'default', **overrides: Any) -> TFTConfig:
-        """Named configurations: `'default'` (full size) or `'small'` (fast on CPU)."""
-        presets = {
-            'default': {},
-            'small': {'emb_dim': 16, 'hidden_size': 32, 'n_heads': 2, 'n_layers': 1},
-        }
-        if name not in presets:
-            raise ConfigError(f'unknown TFT preset {name!r}; choose from {sorted(presets)}')
-        return cls.from_dict({**presets[name], **overrides})
+    PRESETS: ClassVar[dict] = {
+        'default': {},
+        'small': {'emb_dim': 16, 'hidden_size': 32, 'n_heads': 2, 'n_layers': 1},
+    }  # `'default'` (full size) or `'small'` (fast on CPU)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..core import ConfigError, ModelError, require
 
@@ -30,14 +31,14 @@ __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TimeFormerConfig', '
 class TimeFormerConfig(InputSizes):
     """Hyper-parameters of `TimeFormer` (checked on construction; `from_dict` / `to_dict` come from `Config`)."""
 
-    d_model: int = 256
-    n_heads: int = 8
-    n_layers: int = 6
-    ffn_dim: int = 512
-    patch_len: int = 10
+    d_model: int = 256  # width of every token
+    n_heads: int = 8  # attention heads (head size even, for RoPE)
+    n_layers: int = 6  # transformer encoder layers
+    ffn_dim: int = 512  # hidden size of the feed-forward blocks
+    patch_len: int = 10  # days per patch token
     dropout: float = 0.2
-    n_kronos_tokens: int = 4
-    use_rope: bool = True
+    n_kronos_tokens: int = 4  # tokens made from the embedding
+    use_rope: bool = True  # rotary positions in every attention
 
     def check(self) -> None:
         """Patches tile the window; heads split `d_model` into even head sizes (RoPE rotates pairs)."""
@@ -57,16 +58,10 @@ class TimeFormerConfig(InputSizes):
         """Number of patch tokens (lookback / patch_len)."""
         return self.lookback // self.patch_len
 
-    @classmethod
-    def preset(cls, name: str, **overrides) -> TimeFormerConfig:
-        """Named presets: `'default'` (d_model 256, 6 layers) or `'small'` (CPU-fast)."""
-        presets = {
-            'default': {},
-            'small': {'d_model': 32, 'n_heads': 2, 'n_layers': 2, 'ffn_dim': 64},
-        }
-        if name not in presets:
-            raise ConfigError(f'unknown TimeFormer preset {name!r}; choose from {sorted(presets)}')
-        return cls.from_dict({**presets[name], **overrides})
+    PRESETS: ClassVar[dict] = {
+        'default': {},
+        'small': {'d_model': 32, 'n_heads': 2, 'n_layers': 2, 'ffn_dim': 64},
+    }  # `'default'` (d_model 256, 6 layers) or `'small'` (CPU-fast)
 
 # %% ../../nbs/02_timeformer.ipynb #cd4b244b
 def _rope_angles(positions: Tensor, head_dim: int) -> tuple[Tensor, Tensor]:
