@@ -3,15 +3,18 @@ import json
 import os
 import shutil
 import time
+from pathlib import Path
 
 os.environ['MLFLOW_DISABLE_TELEMETRY'] = 'true'
 import pytest  # noqa: E402
 from mlflow.artifacts import download_artifacts  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 import trademl.governance as g  # noqa: E402
+from trademl.core import ConfigError, ModelError  # noqa: E402
 
-GOOD = {'sharpe': 1.2, 'max_drawdown': 0.15, 'dsr': 0.9, 'pbo': 0.02}
+GOOD = {'sharpe': 1.2, 'max_drawdown': -0.15, 'dsr': 0.9, 'pbo': 0.02}  # drawdowns are negative
 
 
 @pytest.fixture(scope='session')
@@ -62,7 +65,7 @@ def test_first_passing_model_becomes_champion(store):
     d = promote(store)
     assert d.promoted and d.champion_version is None and 'no previous champion' in d.reasons
     assert alias(store, 'champion') == v
-    with pytest.raises(Exception):
+    with pytest.raises(MlflowException):
         store['client'].get_model_version_by_alias('m', 'challenger')  # removed on promotion
     c = g.champion('m', tracking_uri=store['uri'])
     assert c['version'] == v and c['metrics']['sharpe'] == pytest.approx(1.2)
@@ -96,7 +99,7 @@ def test_one_failed_bar_refused_even_if_better(store):
 
 
 def test_several_failed_bars_all_listed(store):
-    reg(store, sharpe=0.83, max_drawdown=0.35, dsr=0.4, pbo=0.3)
+    reg(store, sharpe=0.83, max_drawdown=-0.35, dsr=0.4, pbo=0.3)
     d = promote(store)
     assert not d.promoted
     assert d.reasons == [
@@ -122,7 +125,7 @@ def test_missing_metric_refused(store):
     v = g.register_model(
         store['dir'],
         'm',
-        {'sharpe': 1.5, 'max_drawdown': 0.1, 'dsr': 0.9},
+        {'sharpe': 1.5, 'max_drawdown': -0.1, 'dsr': 0.9},
         tracking_uri=store['uri'],
     )
     d = promote(store, v)
@@ -142,9 +145,10 @@ def test_every_decision_logged_jsonl_and_tags(store):
         assert tags['decision'] == ('promoted' if d.promoted else 'refused')
         assert tags['decision_reasons'] == '; '.join(d.reasons)
         assert tags['decided_at'] == d.timestamp
-    first = open(store['log']).readline()
+    first = Path(store['log']).read_text().splitlines()[0]
     promote(store, made[1][0])  # re-check an old version: appends, old lines untouched
-    assert open(store['log']).readline() == first and len(g.decisions(store['log'])) == 5
+    assert Path(store['log']).read_text().splitlines()[0] == first
+    assert len(g.decisions(store['log'])) == 5
 
 
 def test_champion_artifacts_byte_identical_no_pickle(store):
@@ -156,21 +160,37 @@ def test_champion_artifacts_byte_identical_no_pickle(store):
     assert not cmp.left_only and not cmp.right_only and not cmp.diff_files
     for rel in ('model.safetensors', 'config.json', 'model_info.json', 'sub/x.bin'):
         a, b = os.path.join(store['dir'], rel), os.path.join(out, rel)
-        assert open(a, 'rb').read() == open(b, 'rb').read()
+        assert Path(a).read_bytes() == Path(b).read_bytes()
     names = [f for _, _, fs in os.walk(out) for f in fs]
     assert 'MLmodel' not in names and not any(f.endswith(('.pkl', '.pickle')) for f in names)
 
 
 def test_unknown_name_or_version_raises(store):
-    with pytest.raises(ValueError, match='nope'):
+    with pytest.raises(ModelError, match='nope'):
         g.promote_if_better('nope', tracking_uri=store['uri'])
-    with pytest.raises(ValueError, match='nope'):
+    with pytest.raises(ModelError, match='nope'):
         g.champion('nope', tracking_uri=store['uri'])
     reg(store)
-    with pytest.raises(ValueError, match="'99'"):
+    with pytest.raises(ModelError, match="'99'"):
         g.promote_if_better('m', '99', tracking_uri=store['uri'])
-    with pytest.raises(ValueError):
+    with pytest.raises(ModelError, match='not a directory'):
         g.register_model(str(store['tmp'] / 'missing'), 'm', GOOD, tracking_uri=store['uri'])
+
+
+def test_promotion_bars_are_a_config():
+    assert g.PromotionBars.from_yaml('max_pbo: 0.1\nmetric: calmar') == g.PromotionBars(
+        max_pbo=0.1, metric='calmar'
+    )
+    with pytest.raises(ConfigError, match='max_pbo'):
+        g.PromotionBars(max_pbo=2.0)
+    with pytest.raises(ConfigError, match='max_drawdown'):
+        g.PromotionBars(max_drawdown=-0.2)  # a magnitude
+
+
+def test_drawdown_bar_compares_the_magnitude(store):
+    reg(store, max_drawdown=0.25)  # a positive magnitude is read the same way as -0.25
+    d = promote(store)
+    assert not d.promoted and d.reasons == ['max_drawdown 0.25 > 0.20']
 
 
 def test_decision_roundtrip_and_explicit_log_path(store, tmp_path):

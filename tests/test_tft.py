@@ -1,4 +1,4 @@
-"""Tests for tft.py (TFT-XL). Run: python -m pytest -q test_tft.py"""
+"""Tests for TFT-XL (fast, CPU)."""
 
 import math
 
@@ -8,6 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trademl.core import ConfigError, ModelError
 from trademl.models.tft import TFT, TFTConfig, count_parameters, tft_loss
 
 pytestmark = pytest.mark.usefixtures('single_thread')  # tiny CPU models: one thread (conftest)
@@ -40,13 +41,13 @@ def test_config_roundtrip_and_presets():
         cfg = TFTConfig.preset(name)
         assert TFTConfig.from_dict(cfg.to_dict()) == cfg
     assert TFTConfig.preset('default') == TFTConfig()
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='huge'):
         TFTConfig.preset('huge')
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='bogus'):
         TFTConfig.from_dict({'bogus': 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='hidden_size'):
         TFTConfig(hidden_size=30, n_heads=8)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='quantiles'):
         TFTConfig(quantiles=(0.5, 0.1, 0.9))
 
 
@@ -201,7 +202,7 @@ def test_loss_matches_hand_computation_with_nan_mask():
     )
     loss3.backward()
     assert float(loss3.detach()) == 0.0 and torch.isfinite(qq.grad).all()
-    with pytest.raises(ValueError, match='ret_target'):
+    with pytest.raises(ModelError, match='ret_target'):
         tft_loss(out, torch.zeros(1, 3), dirt)
 
 
@@ -265,17 +266,17 @@ def test_bad_shapes_raise():
     model = small_model(0)
     cfg = model.config
     price, kronos, context = make_inputs(cfg, B=2)
-    with pytest.raises(ValueError, match='price'):
+    with pytest.raises(ModelError, match='price'):
         model(price[:, :-1], kronos, context)
-    with pytest.raises(ValueError, match='price'):
+    with pytest.raises(ModelError, match='price'):
         model(price[..., :4], kronos, context)
-    with pytest.raises(ValueError, match='price'):
+    with pytest.raises(ModelError, match='price'):
         model(price[0], kronos, context)
-    with pytest.raises(ValueError, match='kronos'):
+    with pytest.raises(ModelError, match='kronos'):
         model(price, kronos[:, :100], context)
-    with pytest.raises(ValueError, match='context'):
+    with pytest.raises(ModelError, match='context'):
         model(price, kronos, context[:, None])
-    with pytest.raises(ValueError, match='batch'):
+    with pytest.raises(ModelError, match='batch'):
         model(price, kronos[:1], context)
-    with pytest.raises(ValueError, match='kronos'):
+    with pytest.raises(ModelError, match='kronos'):
         model(price, np.zeros((2, 512), dtype=np.float32), context)

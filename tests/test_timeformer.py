@@ -1,4 +1,4 @@
-"""Tests for timeformer.py (fast, CPU)."""
+"""Tests for TimeFormer-XL (fast, CPU)."""
 
 import math
 
@@ -7,9 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trademl.core import ConfigError, ModelError
+from trademl.models.layers import GatedResidualNetwork
 from trademl.models.timeformer import (
     CausalTCN,
-    GatedResidualNetwork,
     MultiheadSelfAttention,
     TimeFormer,
     TimeFormerConfig,
@@ -65,11 +66,11 @@ def test_config_roundtrip_and_presets():
     assert TimeFormerConfig.from_dict(cfg.to_dict()) == cfg
     d = TimeFormerConfig.preset('default')
     assert (d.d_model, d.n_heads, d.n_layers, d.ffn_dim, d.n_patches) == (256, 8, 6, 512, 12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='nope'):
         TimeFormerConfig.preset('nope')
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='bogus'):
         TimeFormerConfig.from_dict({'bogus': 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='lookback'):
         TimeFormerConfig(lookback=121)
 
 
@@ -158,6 +159,20 @@ def test_grn_shapes():
     assert g(torch.randn(5, 6), torch.randn(5, 3)).shape == (5, 4)
 
 
+def test_weights_saved_with_the_old_grn_key_names_still_load():
+    m = _model()
+    old = {
+        k.replace('.gate.glu.', '.gate.').replace('.gate.norm.', '.norm.'): v
+        for k, v in m.state_dict().items()
+    }
+    assert 'grn1.gate.weight' in old and 'grn1.norm.bias' in old
+    fresh = _model()
+    fresh.load_state_dict(old)  # strict: every old key finds its new home
+    assert all(
+        torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), m.state_dict().values())
+    )
+
+
 # ------------------------------------------------------------------ loss
 def test_loss_hand_computation_with_nan_mask():
     out = {
@@ -190,7 +205,7 @@ def test_loss_gradients_finite_with_nans_and_all_nan():
     loss.backward()
     assert torch.isfinite(loss) and parts['bce'] == 0.0
     assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ModelError, match='shape'):
         timeformer_loss(out, torch.zeros(4, 2), torch.zeros(4, 3))
 
 
@@ -261,5 +276,5 @@ def test_bad_shapes_raise(which, bad, name):
     m = _model()
     x = list(_inputs(m.config, B=2))
     x[which] = bad
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ModelError, match=name):
         m(*x)

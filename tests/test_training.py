@@ -1,5 +1,5 @@
-"""Issue 4 end to end: positive and negative controls, reproducibility, the papermill training
-notebook, and the train command."""
+"""Training end to end: positive and negative controls, reproducibility, the papermill training
+notebook, the train command, and a run stopped by SIGTERM."""
 
 import json
 import os
@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip('torch')
-from conftest import ROOT
+from conftest import ROOT  # noqa: E402
 
-from trademl.data import make_synthetic_panel
-from trademl.dataset import build_dataset
-from trademl.train import load_model, train_model
+from trademl.data import make_synthetic_panel  # noqa: E402
+from trademl.dataset import build_dataset  # noqa: E402
+from trademl.train import load_model, train_model  # noqa: E402
 
 
 def control_dataset(tmp_path, signal, name):
@@ -181,3 +181,52 @@ def test_train_command_fails_cleanly_on_unknown_model_and_dataset(tmp_path):
         cwd=tmp_path,
     )
     assert r.returncode == 2 and "dataset 'nope' not found" in r.stderr
+
+
+INTERRUPTED_RUN = """
+import sys
+from pathlib import Path
+
+from trademl.core import RunInterrupted
+from trademl.data import make_synthetic_panel
+from trademl.dataset import build_dataset
+from trademl.train import train_model
+
+root = Path(sys.argv[1])
+ds = build_dataset(
+    make_synthetic_panel(3, 260, seed=1), 'local', name='tiny', root=root, window=60,
+    pretrain_epochs=1, pretrain_windows=200,
+)
+try:
+    train_model(ds, 'tft', 'small', epochs=100000, patience=100000, out_dir=root / 'run',
+                mlflow=False, progress=False, batch_size=32)
+except RunInterrupted as e:
+    print('interrupted', e, file=sys.stderr)
+    sys.exit(e.exit_code)
+"""
+
+
+def test_sigterm_stops_training_with_run_interrupted_and_removes_its_temporary_folder(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, '-c', INTERRUPTED_RUN, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, 'PYTHONPATH': str(ROOT)},
+    )
+    deadline = time.time() + 300
+    while not list(tmp_path.glob('.run-*.training')) and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.2)
+    assert list(tmp_path.glob('.run-*.training')), 'training did not start'
+    time.sleep(2)  # inside the fit loop
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, (proc.returncode, err[-2000:])
+    assert 'interrupted by SIGTERM' in err and 'Traceback' not in err, err[-2000:]
+    assert not list(tmp_path.glob('.run-*.training'))  # the temporary folder is gone
+    assert not (tmp_path / 'run' / 'model.safetensors').exists()  # no artifact of a stopped run
+    assert (tmp_path / 'run' / 'train.log').is_file()  # Lightning's messages went to the log

@@ -1,4 +1,4 @@
-"""Tests for validation.py (run: /work/venv/bin/python -m pytest -q test_validation.py)."""
+"""Tests for the validation tools: purged CV, walk-forward, PSR/DSR, PBO, calibration and metrics."""
 
 import itertools
 import math
@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import trademl.metrics
 import trademl.validation as V
 import trademl.validation as figures
+from trademl.core import ConfigError, DataError
 from trademl.validation import CombinatorialPurgedCV, WalkForward, pbo
 
 skfolio_ms = pytest.importorskip('skfolio.model_selection')
@@ -108,9 +110,9 @@ def test_cpcv_matches_skfolio_hypothesis(N, h, e, n, data):
 
 
 def test_cpcv_bad_args():
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match='n_test_groups'):
         CombinatorialPurgedCV(3, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match='fewer than n_groups'):
         list(CombinatorialPurgedCV(6, 2).split(np.arange(4)))
 
 
@@ -257,9 +259,9 @@ def test_pbo_real_edge_is_zero():
 def test_pbo_bad_args():
     m = np.zeros((10, 3))
     for s in (3, 12, 0):
-        with pytest.raises(ValueError):
+        with pytest.raises(ConfigError, match='n_partitions'):
             pbo(m, s)
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match='N >= 2'):
         pbo(np.zeros((10, 1)), 2)
 
 
@@ -322,7 +324,10 @@ def test_daily_ic():
 
 def test_return_metrics():
     r = np.array([0.1, -0.5, 0.2, np.nan, 0.1])
-    assert V.max_drawdown(r) == pytest.approx(0.5)
+    # one definition (trademl.metrics), re-exported; drawdowns are negative fractions
+    assert V.max_drawdown is trademl.metrics.max_drawdown
+    assert V.sharpe_ratio is trademl.metrics.sharpe_ratio and V.daily_ic is trademl.metrics.daily_ic
+    assert V.max_drawdown(r) == pytest.approx(-0.5)
     assert V.max_drawdown([0.01, 0.02]) == 0.0
     x = np.random.default_rng(0).standard_normal(500) * 0.01 + 0.001
     assert V.sharpe_ratio(x) == pytest.approx(x.mean() / x.std(ddof=1))

@@ -1,5 +1,5 @@
 """The veto learns from out-of-fold predictions only; it saves and loads in native formats; its
-threshold and Optuna trial count behave as documented; the ensemble weights equal the seed's."""
+threshold and Optuna trial count behave as documented; the ensemble weights equal the design's blend."""
 
 import numpy as np
 import pandas as pd
@@ -118,7 +118,7 @@ def test_optuna_trials_are_counted_and_the_study_is_shared(tmp_path):
 
 
 def test_seed_ensemble_weights():
-    w = EnsembleWeights.from_seed(0.35, 0.30, 0.35)
+    w = EnsembleWeights.from_design(0.35, 0.30, 0.35)
     assert (round(w.timeformer, 10), round(w.tft, 10)) == (0.525, 0.475)
     p = pd.DataFrame(
         {

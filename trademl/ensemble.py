@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError, TrademlError, atomic_write_text
+from .core import Config, ConfigError, ModelError, atomic_write_text
 
 # %% auto #0
-__all__ = ['EnsembleWeights', 'combine', 'Ensemble']
+__all__ = ['EnsembleWeights', 'combine', 'write_meta', 'read_meta', 'Ensemble']
 
 # %% ../nbs/04b_ensemble.ipynb #663176c2
 @dataclass
@@ -32,25 +32,44 @@ class EnsembleWeights(Config):
             raise ConfigError(f'ensemble weights must be >= 0 and not all 0, got {w}')
 
     @classmethod
-    def from_seed(
+    def from_design(
         cls, timeformer: float = 0.35, tft: float = 0.30, mean: float = 0.35
     ) -> EnsembleWeights:
-        """Seed 002's form `a·TimeFormer + b·TFT + c·(TimeFormer + TFT)/2` as plain weights."""
+        """The design's blend `a·TimeFormer + b·TFT + c·(TimeFormer + TFT)/2` as plain weights."""
         return cls(timeformer + mean / 2, tft + mean / 2)
 
-
+# %% ../nbs/04b_ensemble.ipynb #fe04a9ee
 def combine(preds: pd.DataFrame, weights: EnsembleWeights, horizons) -> pd.DataFrame:
     """Ensemble `ens_ret_h` and `ens_prob_h` from columns `<model>_ret_h`, `<model>_prob_h` of `preds`."""
     w = {m: v for m, v in weights.to_dict().items() if v > 0}
     missing = [f'{m}_ret_{horizons[0]}' for m in w if f'{m}_ret_{horizons[0]}' not in preds]
     if missing:
-        raise TrademlError(f'ensemble inputs lack {missing}')
+        raise ModelError(f'ensemble inputs lack the prediction columns {missing}')
     tot = sum(w.values())
     out = {}
     for h in horizons:
         out[f'ens_ret_{h}'] = sum(v * preds[f'{m}_ret_{h}'] for m, v in w.items()) / tot
         out[f'ens_prob_{h}'] = sum(v * preds[f'{m}_prob_{h}'] for m, v in w.items()) / tot
     return pd.DataFrame(out, index=preds.index)
+
+# %% ../nbs/04b_ensemble.ipynb #cd4566b3
+def write_meta(folder, name: str, meta: dict) -> Path:
+    """Create `folder` and write `meta` to `folder/name` as JSON (atomically); return the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / name, json.dumps(meta, indent=2))
+    return folder
+
+
+def read_meta(folder, name: str, what: str) -> dict:
+    """The JSON file `folder/name`, or `ModelError` saying that `folder` is not `what`."""
+    path = Path(folder) / name
+    if not path.is_file():
+        raise ModelError(f'{folder} is not {what} (no {name})')
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelError(f'{path}: unreadable JSON ({e})') from None
 
 # %% ../nbs/04b_ensemble.ipynb #c12f3bac
 @dataclass
@@ -64,28 +83,22 @@ class Ensemble:
 
     def save(self, folder) -> Path:
         """Write ensemble.json pointing at the model artifacts (and the veto folder, saved inside)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         if self.veto is not None:
-            self.veto.save(folder / 'veto')
+            self.veto.save(Path(folder) / 'veto')
         meta = {
             'models': {m: str(tm.path.resolve()) for m, tm in self.models.items()},
             'weights': self.weights.to_dict(),
             'horizon': self.horizon,
             'veto': 'veto' if self.veto is not None else None,
         }
-        atomic_write_text(folder / 'ensemble.json', json.dumps(meta, indent=2))
-        return folder
+        return write_meta(folder, 'ensemble.json', meta)
 
     @classmethod
     def load(cls, folder) -> Ensemble:
         """Rebuild an ensemble from its folder (models by their artifact paths, veto from `veto/`)."""
         from trademl.train import load_model
 
-        folder = Path(folder)
-        if not (folder / 'ensemble.json').is_file():
-            raise TrademlError(f'{folder} is not an ensemble (no ensemble.json)')
-        meta = json.loads((folder / 'ensemble.json').read_text())
+        folder, meta = Path(folder), read_meta(folder, 'ensemble.json', 'an ensemble')
         veto = None
         if meta.get('veto'):
             from trademl.veto import VetoModel
@@ -109,7 +122,7 @@ class Ensemble:
         cols = {}
         for m, tm in self.models.items():
             if tm.info['embedder']['fingerprint'] != first.info['embedder']['fingerprint']:
-                raise TrademlError(f'models of an ensemble must share one embedder: {m} differs')
+                raise ModelError(f'models of an ensemble must share one embedder: {m} differs')
             cols |= prediction_columns(tm, run_model(tm, windows, context, embeddings))
         preds = pd.DataFrame(cols)
         vp = np.full(len(preds), np.nan)
@@ -136,7 +149,7 @@ class Ensemble:
     def predict(
         self, panel: pd.DataFrame, asof=None, symbols=None, min_edge: float = 0.05
     ) -> list[dict]:
-        """Seed 000 signal dicts of the ensemble for every symbol at `asof` (vetoed signals are FLAT)."""
+        """The shared signal dicts of the ensemble for every symbol at `asof` (vetoed signals are FLAT)."""
         from trademl.inference import SIGNAL_NAMES, _embedder_for, model_inputs, signal_direction
 
         first = next(iter(self.models.values()))

@@ -14,18 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError, get_logger, require, seed_everything
-from .dataset import TradeDataset
-from .ensemble import EnsembleWeights, combine
-from trademl.validation import (
-    CombinatorialPurgedCV,
-    daily_ic,
-    deflated_sharpe_ratio,
-    direction_metrics,
-    max_drawdown,
-    pbo,
-    sharpe_stats,
-)
 from trademl.veto import (
     DeepConfig,
     VetoConfig,
@@ -36,6 +24,15 @@ from trademl.veto import (
     veto_features,
     veto_labels,
 )
+
+# isort: split
+from .core import Config, ConfigError, get_logger, require, seed_everything
+from .dataset import TradeDataset
+from .ensemble import EnsembleWeights, combine
+from .metrics import daily_ic, max_drawdown
+from .significance import deflated_sharpe_ratio, direction_metrics, pbo, sharpe_stats
+from .train import interruptible
+from .validation import CombinatorialPurgedCV
 
 log = get_logger('trademl.experiment')
 METHODS = [
@@ -50,7 +47,8 @@ METHODS = [
 
 # %% auto #0
 __all__ = ['log', 'METHODS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical', 'evaluate_split', 'next_open_returns',
-           'daily_strategy_returns', 'ValidationResult', 'run_validation', 'results_markdown']
+           'daily_strategy_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'split_records',
+           'run_validation', 'strategy_table', 'results_markdown']
 
 # %% ../nbs/05b_experiment.ipynb #09bf1b8d
 @dataclass
@@ -210,90 +208,7 @@ def _metrics_row(prob, y, ret, dates):
         'n': m['n'],
     }
 
-
-def run_validation(
-    ds: TradeDataset,
-    cfg: ValidationConfig | None = None,
-    work_dir: str | Path | None = None,
-    progress: bool = False,
-    **overrides,
-) -> ValidationResult:
-    """Run the validation experiment on a dataset (see the notebook for what it computes)."""
-    cfg = cfg or ValidationConfig.from_dict(overrides)
-    if cfg.horizon not in ds.horizons:
-        raise ConfigError(
-            f'horizon {cfg.horizon} is not a label horizon of the dataset ({ds.horizons})'
-        )
-    t0 = time.time()
-    work = Path(work_dir or tempfile.mkdtemp(prefix='trademl-validate-'))
-    lab_idx = ds.labelled()
-    pre = ds.manifest['embedder'].get('pretrain_end')
-    if (
-        cfg.after_pretrain and pre
-    ):  # the embedder learnt (without labels) from windows ending by `pre`: keep them out
-        lab_idx = lab_idx[ds.keys['date'].to_numpy()[lab_idx] > np.datetime64(pre)]
-    dates = ds.keys['date'].to_numpy()[lab_idx]
-    cv = CombinatorialPurgedCV(
-        cfg.n_groups, cfg.n_test_groups, horizon=max(ds.horizons), embargo=cfg.embargo
-    )
-    splits = list(cv.split(dates))[: cfg.max_splits or None]
-    labels = np.asarray(ds.labels).copy()
-    r1 = next_open_returns(ds)
-    rows, infos, daily = [], [], {}
-    veto_params, n_veto_trials = None, 0
-    for seed in cfg.seeds:
-        seed_everything(seed)
-        lab = labels.copy()
-        if cfg.shuffle_labels:
-            lab[lab_idx] = lab[np.random.default_rng(seed).permutation(lab_idx)]
-        dsx = _with_labels(ds, lab)
-        for s, (tr, te) in enumerate(splits):
-            if progress:
-                log.info('seed %d, split %d/%d', seed, s + 1, len(splits))
-            out, info = evaluate_split(
-                dsx, lab_idx[tr], lab_idx[te], cfg, seed, work / f's{seed}_{s}', veto_params
-            )
-            if veto_params is None:
-                veto_params, n_veto_trials = info['veto_params'], info['veto_trials']
-            infos.append(
-                {'seed': seed, 'split': s, **{k: v for k, v in info.items() if k != 'veto_params'}}
-            )
-            te_rows = lab_idx[te]
-            for m, ph in out['probs'].items():
-                keep = out['keep'] if m == 'ensemble_veto' else np.ones(len(te_rows), bool)
-                for h, p in ph.items():
-                    y = lab[te_rows, dsx.label_names.index(f'dir_{h}')]
-                    ret = lab[te_rows, dsx.label_names.index(f'ret_{h}')]
-                    rows.append(
-                        {
-                            'seed': seed,
-                            'split': s,
-                            'method': m,
-                            'horizon': h,
-                            'coverage': keep.mean(),
-                            **_metrics_row(
-                                p[keep],
-                                y[keep],
-                                ret[keep],
-                                ds.keys['date'].to_numpy()[te_rows][keep],
-                            ),
-                        }
-                    )
-                pos = (
-                    np.ones(len(te_rows))
-                    if m == 'always_long'
-                    else np.where(ph[cfg.horizon] > 0.5, 1.0, -1.0)
-                )
-                if m == 'ensemble_veto':
-                    pos = np.where(keep, pos, 0.0)
-                daily[(seed, s, m)] = daily_strategy_returns(
-                    ds.keys['date'].to_numpy()[te_rows], pos, r1[te_rows]
-                )
-            shutil.rmtree(work / f's{seed}_{s}', ignore_errors=True)
-    split_metrics = pd.DataFrame(rows)
-    return _summarise(cfg, cv, splits, split_metrics, daily, infos, n_veto_trials, time.time() - t0)
-
-
+# %% ../nbs/05b_experiment.ipynb #f3b1aa86
 def _with_labels(ds: TradeDataset, labels: np.ndarray) -> TradeDataset:
     """A shallow copy of `ds` whose labels are `labels` (for the shuffled-label control)."""
     import copy
@@ -302,12 +217,104 @@ def _with_labels(ds: TradeDataset, labels: np.ndarray) -> TradeDataset:
     c.labels = labels
     return c
 
+
+def evaluation_rows(ds: TradeDataset, cfg: ValidationConfig) -> np.ndarray:
+    """Labelled rows that take part: after the local embedder's pretraining period unless `after_pretrain` is off."""
+    lab_idx = ds.labelled()
+    pre = ds.manifest['embedder'].get('pretrain_end')
+    if (
+        cfg.after_pretrain and pre
+    ):  # the embedder learnt (without labels) from windows ending by `pre`
+        lab_idx = lab_idx[ds.keys['date'].to_numpy()[lab_idx] > np.datetime64(pre)]
+    return lab_idx
+
+
+def seed_labels(ds: TradeDataset, lab_idx, seed: int, shuffle: bool) -> TradeDataset:
+    """`ds` itself, or for the negative control a copy whose labels of `lab_idx` are permuted with `seed`."""
+    if not shuffle:
+        return ds
+    lab = np.asarray(ds.labels).copy()
+    lab[lab_idx] = lab[np.random.default_rng(seed).permutation(lab_idx)]
+    return _with_labels(ds, lab)
+
+# %% ../nbs/05b_experiment.ipynb #e363ffae
+def split_records(
+    ds: TradeDataset, te_rows, out: dict, cfg: ValidationConfig, r1, seed: int, s: int
+):
+    """Metric rows (per method and horizon) and daily strategy returns (per method) of one evaluated split."""
+    lab, dates = np.asarray(ds.labels), ds.keys['date'].to_numpy()[te_rows]
+    rows, daily = [], {}
+    for m, ph in out['probs'].items():
+        keep = out['keep'] if m == 'ensemble_veto' else np.ones(len(te_rows), bool)
+        for h, p in ph.items():
+            y = lab[te_rows, ds.label_names.index(f'dir_{h}')]
+            ret = lab[te_rows, ds.label_names.index(f'ret_{h}')]
+            row = {'seed': seed, 'split': s, 'method': m, 'horizon': h, 'coverage': keep.mean()}
+            rows.append(row | _metrics_row(p[keep], y[keep], ret[keep], dates[keep]))
+        long = np.ones(len(te_rows))
+        pos = long if m == 'always_long' else np.where(ph[cfg.horizon] > 0.5, 1.0, -1.0)
+        if m == 'ensemble_veto':
+            pos = np.where(keep, pos, 0.0)
+        daily[(seed, s, m)] = daily_strategy_returns(dates, pos, r1[te_rows])
+    return rows, daily
+
+# %% ../nbs/05b_experiment.ipynb #cd96169e
+def run_validation(
+    ds: TradeDataset,
+    cfg: ValidationConfig | None = None,
+    work_dir: str | Path | None = None,
+    progress: bool = False,
+    **overrides,
+) -> ValidationResult:
+    """Run the validation experiment on a dataset (see the notebook); SIGTERM or Ctrl-C raise `RunInterrupted`."""
+    cfg = cfg or ValidationConfig.from_dict(overrides)
+    if cfg.horizon not in ds.horizons:
+        raise ConfigError(
+            f'horizon {cfg.horizon} is not a label horizon of the dataset ({ds.horizons})'
+        )
+    t0, lab_idx = time.time(), evaluation_rows(ds, cfg)
+    cv = CombinatorialPurgedCV(
+        cfg.n_groups, cfg.n_test_groups, horizon=max(ds.horizons), embargo=cfg.embargo
+    )
+    splits = list(cv.split(ds.keys['date'].to_numpy()[lab_idx]))[: cfg.max_splits or None]
+    r1, rows, infos, daily = next_open_returns(ds), [], [], {}
+    veto_params, n_veto_trials = None, 0
+    work = Path(work_dir or tempfile.mkdtemp(prefix='trademl-validate-'))
+    try:
+        with interruptible():
+            for seed in cfg.seeds:
+                seed_everything(seed)
+                dsx = seed_labels(ds, lab_idx, seed, cfg.shuffle_labels)
+                for s, (tr, te) in enumerate(splits):
+                    if progress:
+                        log.info('seed %d, split %d/%d', seed, s + 1, len(splits))
+                    split_dir = work / f's{seed}_{s}'
+                    try:
+                        out, info = evaluate_split(
+                            dsx, lab_idx[tr], lab_idx[te], cfg, seed, split_dir, veto_params
+                        )
+                    finally:
+                        shutil.rmtree(split_dir, ignore_errors=True)
+                    if veto_params is None:  # tuned on the first split, reused after
+                        veto_params, n_veto_trials = info['veto_params'], info['veto_trials']
+                    infos.append(
+                        {'seed': seed, 'split': s}
+                        | {k: v for k, v in info.items() if k != 'veto_params'}
+                    )
+                    r, d = split_records(dsx, lab_idx[te], out, cfg, r1, seed, s)
+                    rows, daily = rows + r, daily | d
+    finally:
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return _summarise(
+        cfg, cv, splits, pd.DataFrame(rows), daily, infos, n_veto_trials, time.time() - t0
+    )
+
 # %% ../nbs/05b_experiment.ipynb #eed4e513
 def _paths(cv, n_splits_used, daily, seed, methods):
     """Daily returns per backtest path: each group's returns from the split that path assigns to it."""
     out = {}
     assign = cv.path_assignment()
-    tg = cv.test_groups()
     for p in range(assign.shape[0]):
         parts = []
         for g in range(assign.shape[1]):
@@ -320,7 +327,36 @@ def _paths(cv, n_splits_used, daily, seed, methods):
             out[p] = df[~df.index.duplicated()]
     return out
 
+# %% ../nbs/05b_experiment.ipynb #0107b230
+def strategy_table(
+    methods, paths: dict, n_trials: int, periods_per_year: int = 252
+) -> pd.DataFrame:
+    """Per method: annualised Sharpe (mean and spread over paths), mean maximum drawdown (negative), DSR and paths."""
+    srs = {m: [sharpe_stats(df[m].to_numpy()) for df in paths.values()] for m in methods}
+    all_sr = np.array([np.mean([s['sr'] for s in srs[m]]) for m in methods])
+    sr_var = float(np.var(all_sr, ddof=1)) if len(all_sr) > 1 else 0.0
+    ann, out = np.sqrt(periods_per_year), []
+    for m in methods:
+        sr = np.array([s['sr'] for s in srs[m]])
+        mean = {k: float(np.mean([s[k] for s in srs[m]])) for k in ('skew', 'kurt', 'n_obs')}
+        dsr = deflated_sharpe_ratio(
+            sr.mean(), mean['n_obs'], sr_var, n_trials, mean['skew'], mean['kurt']
+        )
+        out.append(
+            {
+                'method': m,
+                'sharpe_ann_mean': sr.mean() * ann,
+                'sharpe_ann_std': sr.std(ddof=1) * ann if len(sr) > 1 else np.nan,
+                'max_drawdown_mean': float(
+                    np.mean([max_drawdown(df[m].to_numpy()) for df in paths.values()])
+                ),
+                'dsr': float(dsr),
+                'n_paths': len(sr),
+            }
+        )
+    return pd.DataFrame(out).set_index('method')
 
+# %% ../nbs/05b_experiment.ipynb #9e939dd0
 def _summarise(
     cfg, cv, splits, split_metrics, daily, infos, n_veto_trials, seconds
 ) -> ValidationResult:
@@ -340,51 +376,13 @@ def _summarise(
             for s in range(len(splits))
         }
     n_trials = len(methods) + n_veto_trials
-    srs = {m: [sharpe_stats(df[m].to_numpy()) for df in paths.values()] for m in methods}
-    all_sr = np.array([np.mean([s['sr'] for s in srs[m]]) for m in methods])
-    sr_var = float(np.var(all_sr, ddof=1)) if len(all_sr) > 1 else 0.0
-    strat = []
-    for m in methods:
-        st = srs[m]
-        sr = np.array([s['sr'] for s in st])
-        mean_stats = {k: float(np.mean([s[k] for s in st])) for k in ('skew', 'kurt', 'n_obs')}
-        ann = np.sqrt(cfg.periods_per_year)
-        strat.append(
-            {
-                'method': m,
-                'sharpe_ann_mean': sr.mean() * ann,
-                'sharpe_ann_std': sr.std(ddof=1) * ann if len(sr) > 1 else np.nan,
-                'max_drawdown_mean': float(
-                    np.mean([max_drawdown(df[m].to_numpy()) for df in paths.values()])
-                ),
-                'dsr': float(
-                    deflated_sharpe_ratio(
-                        sr.mean(),
-                        mean_stats['n_obs'],
-                        sr_var,
-                        n_trials,
-                        mean_stats['skew'],
-                        mean_stats['kurt'],
-                    )
-                ),
-                'n_paths': len(sr),
-            }
-        )
-    first = next(iter(paths.values()))
-    perf = first[methods].dropna().to_numpy()
+    strategies = strategy_table(methods, paths, n_trials, cfg.periods_per_year)
+    perf = next(iter(paths.values()))[methods].dropna().to_numpy()
     res_pbo = pbo(
         perf, n_partitions=min(16, max(2, 2 * (len(perf) // 16)))
     )  # S = 16 unless the path is short
     return ValidationResult(
-        table,
-        pd.DataFrame(strat).set_index('method'),
-        res_pbo,
-        paths,
-        split_metrics,
-        infos,
-        n_trials,
-        cfg.to_dict(),
-        seconds,
+        table, strategies, res_pbo, paths, split_metrics, infos, n_trials, cfg.to_dict(), seconds
     )
 
 # %% ../nbs/05b_experiment.ipynb #30e42254
@@ -399,19 +397,11 @@ def _pm(m, s, pct=True, digits=1):
 def results_markdown(res: ValidationResult, title: str = '') -> str:
     """The README's results table: accuracy / AUC / IC per method and horizon, then Sharpe, drawdown and DSR per method, and PBO."""
     t = res.table
-    lines = (
-        [
-            title,
-            '',
-            '| method | horizon | accuracy % | ROC-AUC | IC | coverage % |',
-            '|---|---|---|---|---|---|',
-        ]
-        if title
-        else [
-            '| method | horizon | accuracy % | ROC-AUC | IC | coverage % |',
-            '|---|---|---|---|---|---|',
-        ]
-    )
+    lines = [title, ''] if title else []
+    lines += [
+        '| method | horizon | accuracy % | ROC-AUC | IC | coverage % |',
+        '|---|---|---|---|---|---|',
+    ]
     for (m, h), r in t.iterrows():
         lines.append(
             f'| {m} | {h}d | {_pm(r[("accuracy", "mean")], r[("accuracy", "std")])} | {_pm(r[("auc", "mean")], r[("auc", "std")], False)} | '

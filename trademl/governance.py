@@ -9,8 +9,10 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlparse
+
+from .core import Config, ConfigError, ModelError
 
 os.environ.setdefault('MLFLOW_DISABLE_TELEMETRY', 'true')
 import mlflow  # noqa: E402
@@ -21,13 +23,18 @@ CHAMPION, CHALLENGER = 'champion', 'challenger'
 METRIC_TAG = 'metric.'  # version tags ``metric.<name>`` hold the validation metrics
 _TAG_MAX = 5000  # MLflow tag value limit
 
+# %% auto #0
+__all__ = ['CHAMPION', 'CHALLENGER', 'METRIC_TAG', 'PromotionBars', 'Decision', 'register_model', 'promote_if_better',
+           'decisions', 'champion']
 
+# %% ../nbs/05c_governance.ipynb #cc82d313
 @dataclass
-class PromotionBars:
-    """Promotion bars (seed doc 001 §9). ``metric`` ranks challenger vs champion (higher wins).
+class PromotionBars(Config):
+    """The design's promotion bars; `metric` ranks challenger against champion (higher wins).
 
-    ``max_drawdown`` is compared as a magnitude (``abs``), so -0.15 and 0.15 are equivalent.
-    ``min_dsr`` is a bound on the DSR *probability*: DSR > 0.5 <=> deflated Sharpe > 0.
+    `max_drawdown` is a bound on the magnitude: a drawdown of -0.15 (the house convention, as in
+    `trademl.metrics`) and 0.15 are the same. `min_dsr` is a bound on the DSR *probability*: DSR > 0.5
+    means a deflated Sharpe above 0. Load them from YAML with `PromotionBars.from_yaml`.
     """
 
     min_sharpe: float = 1.0
@@ -36,7 +43,40 @@ class PromotionBars:
     max_pbo: float = 0.05
     metric: str = 'sharpe'
 
+    def check(self) -> None:
+        """Probabilities in [0, 1], a positive drawdown magnitude, a named comparison metric."""
+        for key in ('min_dsr', 'max_pbo'):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(
+                    f'{key} must be a probability in [0, 1], got {getattr(self, key)}'
+                )
+        if not self.max_drawdown > 0:
+            raise ConfigError(
+                f'max_drawdown is a magnitude and must be > 0, got {self.max_drawdown}'
+            )
+        if not self.metric:
+            raise ConfigError('metric: name the metric that ranks challenger against champion')
 
+# %% ../nbs/05c_governance.ipynb #348c560b
+def _bar_failures(m: dict, bars: PromotionBars) -> list[str]:
+    checks = [
+        ('sharpe', lambda v: v >= bars.min_sharpe, f'< {bars.min_sharpe:.2f}'),
+        ('max_drawdown', lambda v: abs(v) <= bars.max_drawdown, f'> {bars.max_drawdown:.2f}'),
+        ('dsr', lambda v: v > bars.min_dsr, f'<= {bars.min_dsr:.2f}'),
+        ('pbo', lambda v: v <= bars.max_pbo, f'> {bars.max_pbo:.2f}'),
+    ]
+    out = []
+    for key, ok, fail in checks:
+        v = m.get(key)
+        if v is None:
+            out.append(f'{key} missing')
+        elif not math.isfinite(v):
+            out.append(f'{key} is not finite ({v})')
+        elif not ok(v):
+            out.append(f'{key} {abs(v) if key == "max_drawdown" else v:.2f} {fail}')
+    return out
+
+# %% ../nbs/05c_governance.ipynb #19169b13
 @dataclass
 class Decision:
     """Outcome of one promotion check; ``reasons`` lists every failed bar (or why it passed)."""
@@ -63,7 +103,7 @@ class Decision:
         )
         return '\n'.join([head] + [f'  - {r}' for r in self.reasons])
 
-
+# %% ../nbs/05c_governance.ipynb #7538be3d
 def _client(tracking_uri: str | None) -> MlflowClient:
     return MlflowClient(
         tracking_uri=tracking_uri or mlflow.get_tracking_uri(),
@@ -83,16 +123,16 @@ def _tracking_dir(tracking_uri: str | None) -> str:
         return os.path.abspath(uri)
     return os.getcwd()
 
-
+# %% ../nbs/05c_governance.ipynb #385b051b
 def _check_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)
     except MlflowException as e:
-        raise ValueError(f'unknown registered model {name!r}') from e
+        raise ModelError(f'unknown registered model {name!r}') from e
 
 
 def _version(client: MlflowClient, name: str, version: str | None):
-    """Resolve ``version`` (None -> ``challenger`` alias) to a ModelVersion or raise ValueError."""
+    """Resolve `version` (None: the `challenger` alias) to a ModelVersion, or raise `ModelError`."""
     _check_model(client, name)
     try:
         if version is None:
@@ -100,7 +140,7 @@ def _version(client: MlflowClient, name: str, version: str | None):
         return client.get_model_version(name, str(version))
     except MlflowException as e:
         what = f'alias {CHALLENGER!r}' if version is None else f'version {version!r}'
-        raise ValueError(f'model {name!r} has no {what}') from e
+        raise ModelError(f'model {name!r} has no {what}') from e
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str):  # None if alias unset
@@ -113,7 +153,7 @@ def _alias_version(client: MlflowClient, name: str, alias: str):  # None if alia
 def _metrics(mv) -> dict:
     return {k[len(METRIC_TAG) :]: float(v) for k, v in mv.tags.items() if k.startswith(METRIC_TAG)}
 
-
+# %% ../nbs/05c_governance.ipynb #dc3edd27
 def register_model(
     artifact_dir: str,
     name: str,
@@ -129,7 +169,7 @@ def register_model(
     ``metric.<name>``; ``tags`` go on both run and version. The ``challenger`` alias is set.
     """
     if not os.path.isdir(artifact_dir):
-        raise ValueError(f'artifact_dir {artifact_dir!r} is not a directory')
+        raise ModelError(f'artifact_dir {artifact_dir!r} is not a directory')
     client = _client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:  # sqlite store: keep artifacts next to the db, not in ./mlruns of cwd
@@ -158,40 +198,22 @@ def register_model(
     client.set_registered_model_alias(name, CHALLENGER, mv.version)
     return str(mv.version)
 
-
-def _bar_failures(m: dict, bars: PromotionBars) -> list[str]:
-    checks = [
-        ('sharpe', lambda v: v >= bars.min_sharpe, f'< {bars.min_sharpe:.2f}'),
-        ('max_drawdown', lambda v: abs(v) <= bars.max_drawdown, f'> {bars.max_drawdown:.2f}'),
-        ('dsr', lambda v: v > bars.min_dsr, f'<= {bars.min_dsr:.2f}'),
-        ('pbo', lambda v: v <= bars.max_pbo, f'> {bars.max_pbo:.2f}'),
-    ]
-    out = []
-    for key, ok, fail in checks:
-        v = m.get(key)
-        if v is None:
-            out.append(f'{key} missing')
-        elif not math.isfinite(v):
-            out.append(f'{key} is not finite ({v})')
-        elif not ok(v):
-            out.append(f'{key} {abs(v) if key == "max_drawdown" else v:.2f} {fail}')
-    return out
-
-
+# %% ../nbs/05c_governance.ipynb #6d88e505
 def promote_if_better(
     name: str,
     version: str | None = None,
-    bars: PromotionBars = PromotionBars(),
+    bars: PromotionBars | dict | str | None = None,
     tracking_uri: str | None = None,
     log_path: str | None = None,
 ) -> Decision:
-    """Check ``version`` (default: ``challenger`` alias) against ``bars`` and the champion.
+    """Check `version` (default: the `challenger` alias) against `bars` (default: the design's) and the champion.
 
     Promotes (moves ``champion`` alias) only if every bar passes and the challenger strictly
     beats the champion on ``bars.metric``. Every decision is recorded as version tags
     (``decision``, ``decision_reasons``, ``decided_at``) and appended to ``log_path``
     (default ``<tracking dir>/governance_decisions.jsonl``).
     """
+    bars = PromotionBars.from_any(bars)
     client = _client(tracking_uri)
     mv = _version(client, name, version)
     cm = _metrics(mv)
@@ -222,7 +244,7 @@ def promote_if_better(
         reasons,
         cm,
         champ_m,
-        asdict(bars),
+        bars.to_dict(),
         datetime.now(UTC).isoformat(),
         name=name,
     )
@@ -236,7 +258,7 @@ def promote_if_better(
     _append_line(path, json.dumps(d.to_dict(), sort_keys=True, default=str))
     return d
 
-
+# %% ../nbs/05c_governance.ipynb #1b130676
 def _append_line(path: str, line: str) -> None:
     """Append one line with a single O_APPEND write + fsync; never rewrites existing lines."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -246,21 +268,6 @@ def _append_line(path: str, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def champion(name: str, tracking_uri: str | None = None) -> dict | None:
-    """Return ``{version, source, run_id, metrics}`` of the current champion, or None."""
-    client = _client(tracking_uri)
-    _check_model(client, name)
-    mv = _alias_version(client, name, CHAMPION)
-    if mv is None:
-        return None
-    return {
-        'version': str(mv.version),
-        'source': mv.source,
-        'run_id': mv.run_id,
-        'metrics': _metrics(mv),
-    }
 
 
 def decisions(log_path: str) -> list[dict]:
@@ -276,6 +283,17 @@ def decisions(log_path: str) -> list[dict]:
                 continue
     return out
 
-# %% auto #0
-__all__ = ['CHAMPION', 'CHALLENGER', 'METRIC_TAG', 'PromotionBars', 'Decision', 'register_model', 'promote_if_better', 'champion',
-           'decisions']
+
+def champion(name: str, tracking_uri: str | None = None) -> dict | None:
+    """Return ``{version, source, run_id, metrics}`` of the current champion, or None."""
+    client = _client(tracking_uri)
+    _check_model(client, name)
+    mv = _alias_version(client, name, CHAMPION)
+    if mv is None:
+        return None
+    return {
+        'version': str(mv.version),
+        'source': mv.source,
+        'run_id': mv.run_id,
+        'metrics': _metrics(mv),
+    }

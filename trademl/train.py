@@ -9,26 +9,34 @@ import hashlib
 import importlib
 import json
 import os
+import shutil
+import signal
+import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from trademl.core import (
     Config,
     ConfigError,
-    TrademlError,
+    ModelError,
+    RunInterrupted,
     atomic_path,
     atomic_write_text,
     get_device,
     get_logger,
     precision_for,
     project_paths,
+    quiet_third_party,
     require,
     seed_everything,
 )
+
+# isort: split
 from .dataset import Scaler, TradeDataset, collate_batch, load_dataset, window_dataset
 
 os.environ.setdefault('MLFLOW_DISABLE_TELEMETRY', 'true')
@@ -39,7 +47,8 @@ log = get_logger('trademl.train')
 # %% auto #0
 __all__ = ['torch', 'pl', 'log', 'MODELS', 'ARTIFACT_FILES', 'ModelSpec', 'model_spec', 'build_model', 'TrainConfig',
            'time_split', 'TradeModule', 'TradeDataModule', 'save_weights', 'BestWeights', 'save_artifact',
-           'TrainedModel', 'load_model', 'TrainResult', 'train_model']
+           'TrainedModel', 'load_model', 'TrainResult', 'interruptible', 'train_config', 'training_rows',
+           'sized_model_config', 'make_trainer', 'fit', 'run_metrics', 'artifact_info', 'log_to_mlflow', 'train_model']
 
 # %% ../nbs/02b_train.ipynb #4060b1f9
 MODELS = {'timeformer': 'trademl.models.timeformer', 'tft': 'trademl.models.tft'}
@@ -76,10 +85,10 @@ def build_model(name: str, config: dict | str = 'small'):
 # %% ../nbs/02b_train.ipynb #6c1a1c8f
 @dataclass
 class TrainConfig(Config):
-    """How a model is trained (SPEC §5 defaults)."""
+    """How a model is trained: AdamW, OneCycle, clipping and early stopping with the design's defaults."""
 
     model: str = 'timeformer'  # timeformer | tft
-    preset: str = 'small'  # small (CPU, tests) | default (the seed's sizes)
+    preset: str = 'small'  # small (CPU, tests) | default (the design's sizes)
     epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-4
@@ -133,6 +142,7 @@ class TradeModule(pl.LightningModule):
         self.tc, self.ret_scale = TrainConfig.from_dict(train_config), float(ret_scale)
 
     def forward(self, batch):
+        """The model's output dict for a collated batch."""
         return self.model(batch['price'], batch['kronos'], batch['context'])
 
     def _step(self, batch, stage: str):
@@ -150,12 +160,15 @@ class TradeModule(pl.LightningModule):
         return loss
 
     def training_step(self, batch, i):
+        """Loss of a training batch (logged as train_*)."""
         return self._step(batch, 'train')
 
     def validation_step(self, batch, i):
+        """Loss of a validation batch (logged as val_*)."""
         return self._step(batch, 'val')
 
     def configure_optimizers(self):
+        """AdamW with a OneCycle schedule stepped every batch."""
         opt = torch.optim.AdamW(self.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt,
@@ -188,9 +201,11 @@ class TradeDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self):
+        """Shuffled (seeded) loader over the training rows."""
         return self._loader(self.train_idx, True)
 
     def val_dataloader(self):
+        """Loader over the validation rows, in order."""
         return self._loader(self.val_idx, False)
 
 # %% ../nbs/02b_train.ipynb #bcf4048d
@@ -217,6 +232,7 @@ class BestWeights(pl.Callback):
         )
 
     def on_validation_epoch_end(self, trainer, module):
+        """Keep and checkpoint the weights when the monitored objective improved."""
         v = trainer.callback_metrics.get(self.monitor)
         if v is None or trainer.sanity_checking or not float(v) < self.best:
             return
@@ -266,7 +282,7 @@ def save_artifact(
     atomic_write_text(folder / 'model_info.json', json.dumps(info, indent=2, default=str))
     return folder
 
-
+# %% ../nbs/02b_train.ipynb #c968d081
 @dataclass
 class TrainedModel:
     """A model rebuilt from its artifact, with everything inference needs."""
@@ -281,41 +297,65 @@ class TrainedModel:
 
     @property
     def ret_scale(self) -> float:
+        """The standard deviation the model's return outputs are measured in."""
         return float(self.info['ret_scale'])
 
     @property
     def horizons(self) -> list[int]:
+        """Label horizons of the outputs, in trading days."""
         return list(self.info['horizons'])
+
+# %% ../nbs/02b_train.ipynb #29a3e2c6
+def _read_artifact(folder: Path) -> tuple[dict, dict]:
+    """config.json and model_info.json of an artifact, checked for presence, JSON and a known model."""
+    for f in ARTIFACT_FILES:
+        if not (folder / f).is_file():
+            raise ModelError(f'model artifact {folder}: {f} is missing')
+    try:
+        cfg = json.loads((folder / 'config.json').read_text())
+        info = json.loads((folder / 'model_info.json').read_text())
+    except json.JSONDecodeError as e:
+        raise ModelError(f'model artifact {folder}: unreadable JSON ({e})') from None
+    if cfg.get('model') not in MODELS or not isinstance(cfg.get('config'), dict):
+        raise ModelError(
+            f'model artifact {folder}: config.json names model {cfg.get("model")!r}; '
+            f'known models: {", ".join(MODELS)}'
+        )
+    return cfg, info
+
+
+def _read_weights(folder: Path, model, info: dict) -> dict:
+    """The artifact's state dict, checked against its sha256 and the model's parameter names and shapes."""
+    from safetensors.torch import load_file
+
+    from trademl.models.layers import upgrade_state_dict
+
+    sha = hashlib.sha256((folder / 'model.safetensors').read_bytes()).hexdigest()
+    if sha != info.get('weights_sha256'):
+        raise ModelError(
+            f'model artifact {folder}: model.safetensors does not match the sha256 in model_info.json (modified or corrupted)'
+        )
+    state = upgrade_state_dict(model, load_file(str(folder / 'model.safetensors')))
+    own = model.state_dict()
+    bad = sorted(set(state) ^ set(own)) + [
+        k for k in state if k in own and state[k].shape != own[k].shape
+    ]
+    if bad:
+        raise ModelError(
+            f'model artifact {folder}: weights do not fit the configuration in config.json: {bad[:8]}'
+        )
+    return state
 
 
 def load_model(folder: str | Path) -> TrainedModel:
     """Rebuild a model from its artifact folder; refuse missing, corrupted or mismatched files with a message saying what."""
     folder = Path(folder)
-    for f in ARTIFACT_FILES:
-        if not (folder / f).is_file():
-            raise TrademlError(f'model artifact {folder}: {f} is missing')
+    cfg, info = _read_artifact(folder)
     try:
-        cfg = json.loads((folder / 'config.json').read_text())
-        info = json.loads((folder / 'model_info.json').read_text())
-    except json.JSONDecodeError as e:
-        raise TrademlError(f'model artifact {folder}: unreadable JSON ({e})') from None
-    sha = hashlib.sha256((folder / 'model.safetensors').read_bytes()).hexdigest()
-    if sha != info.get('weights_sha256'):
-        raise TrademlError(
-            f'model artifact {folder}: model.safetensors does not match the sha256 in model_info.json (modified or corrupted)'
-        )
-    from safetensors.torch import load_file
-
-    model = build_model(cfg['model'], cfg['config'])
-    state, own = load_file(str(folder / 'model.safetensors')), model.state_dict()
-    bad = sorted(set(state) ^ set(own)) + [
-        k for k in state if k in own and state[k].shape != own[k].shape
-    ]
-    if bad:
-        raise TrademlError(
-            f'model artifact {folder}: weights do not fit the configuration in config.json: {bad[:8]}'
-        )
-    model.load_state_dict(state)
+        model = build_model(cfg['model'], cfg['config'])
+    except ConfigError as e:
+        raise ModelError(f'model artifact {folder}: config.json: {e}') from None
+    model.load_state_dict(_read_weights(folder, model, info))
     model.eval()
     return TrainedModel(
         model,
@@ -353,55 +393,64 @@ class TrainResult:
     train_idx: np.ndarray
     val_idx: np.ndarray
 
+# %% ../nbs/02b_train.ipynb #33af3c8f
+def _raise_interrupted(signum, frame):
+    raise RunInterrupted(signum)
 
-def train_model(
-    dataset: TradeDataset | str | Path,
-    model: str = 'timeformer',
-    preset: str | dict = 'small',
-    train_idx=None,
-    val_idx=None,
-    out_dir: str | Path | None = None,
-    config: TrainConfig | None = None,
-    **overrides,
-) -> TrainResult:
-    """Train `model` on `dataset` (given or time-ordered split), save the artifact, and return it rebuilt."""
-    tc = config or TrainConfig.from_dict(
-        {'model': model, 'preset': preset if isinstance(preset, str) else 'custom', **overrides}
-    )
-    ds = dataset if isinstance(dataset, TradeDataset) else load_dataset(dataset)
+
+@contextmanager
+def interruptible():
+    """Inside the block, SIGTERM and Ctrl-C raise `RunInterrupted` (exit code 143 / 130), also through Lightning."""
+    main = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    if main:
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise RunInterrupted(signal.SIGINT) from None
+    except SystemExit as e:  # Lightning ends a run it saw interrupted with sys.exit
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise RunInterrupted(signal.SIGINT) from None
+        raise
+    finally:
+        for s, h in saved.items():  # Lightning leaves SIGINT ignored after a Ctrl-C
+            signal.signal(s, h)
+
+# %% ../nbs/02b_train.ipynb #8643a644
+def train_config(
+    model: str, preset: str | dict, config: TrainConfig | None, **overrides
+) -> TrainConfig:
+    """The run's `TrainConfig`: `config` as given, else built from the arguments of `train_model`."""
+    name = preset if isinstance(preset, str) else 'custom'
+    return config or TrainConfig.from_dict({'model': model, 'preset': name, **overrides})
+
+
+def training_rows(ds: TradeDataset, tc: TrainConfig, train_idx=None, val_idx=None):
+    """Train and validation indices: as given, else the purged time split; capped at `max_train_samples`."""
     if train_idx is None or val_idx is None:
         train_idx, val_idx = time_split(ds, tc.val_fraction)
     train_idx = np.asarray(train_idx)
     if tc.max_train_samples:
         train_idx = train_idx[-tc.max_train_samples :]
-    seed_everything(tc.seed)
-    pl.seed_everything(tc.seed, workers=True, verbose=False)
-    spec = model_spec(tc.model)
-    mcfg = (
-        spec.config_class.preset(preset)
-        if isinstance(preset, str)
-        else spec.config_class.from_dict(preset)
+    return train_idx, np.asarray(val_idx)
+
+
+def sized_model_config(tc: TrainConfig, preset: str | dict, ds: TradeDataset):
+    """The model configuration from `preset`, with the window, input sizes and horizons of `ds`."""
+    cls = model_spec(tc.model).config_class
+    mcfg = cls.preset(preset) if isinstance(preset, str) else cls.from_dict(preset)
+    return mcfg.replace(
+        lookback=ds.window,
+        context_dim=ds.context.shape[1],
+        kronos_dim=ds.embeddings.shape[1],
+        horizons=len(ds.horizons),
     )
-    mcfg = spec.config_class.from_dict(
-        {
-            **mcfg.to_dict(),
-            'lookback': ds.window,
-            'context_dim': ds.context.shape[1],
-            'kronos_dim': ds.embeddings.shape[1],
-            'horizons': len(ds.horizons),
-        }
-    )
-    dm = TradeDataModule(ds, train_idx, val_idx, tc.batch_size, tc.seed)
-    module = TradeModule(tc.model, mcfg.to_dict(), tc.to_dict(), dm.ret_scale)
-    device = get_device(tc.device)
-    out = (
-        Path(out_dir)
-        if out_dir
-        else project_paths().artifacts / 'models' / f'{tc.model}-{ds.path.name}'
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    best = BestWeights(out)
-    trainer = pl.Trainer(
+
+# %% ../nbs/02b_train.ipynb #8b1685ce
+def make_trainer(tc: TrainConfig, device: str, best: BestWeights, logger) -> pl.Trainer:
+    """The Lightning trainer of a run (build it inside `quiet_third_party`: its banners are log records)."""
+    return pl.Trainer(
         max_epochs=tc.epochs,
         accelerator={'cuda': 'gpu'}.get(device, device),
         devices=1,
@@ -409,28 +458,45 @@ def train_model(
         deterministic=device == 'cpu',
         gradient_clip_val=tc.grad_clip,
         callbacks=[best, pl.callbacks.EarlyStopping('val_objective', patience=tc.patience)],
-        logger=_mlflow_logger(tc, f'{tc.model}-{ds.path.name}'),
+        logger=logger,
         log_every_n_steps=1,
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=tc.progress,
         num_sanity_val_steps=0,
     )
+
+
+def fit(trainer: pl.Trainer, module: TradeModule, dm: TradeDataModule) -> float:
+    """Fit and restore the best weights; SIGTERM or Ctrl-C raise `RunInterrupted`. Returns the seconds taken."""
     t0 = time.time()
-    trainer.fit(module, datamodule=dm)
-    best.restore(module)
+    with interruptible():
+        trainer.fit(module, datamodule=dm)
+    if trainer.received_sigterm:  # a SIGTERM Lightning handled before ours ran
+        raise RunInterrupted(signal.SIGTERM)
+    return round(time.time() - t0, 2)
+
+# %% ../nbs/02b_train.ipynb #eccfa33a
+def run_metrics(trainer, best: BestWeights, module, seconds: float, train_idx, val_idx) -> dict:
+    """The last epoch's logged metrics plus the best epoch, sizes and timing."""
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    metrics.update(
-        best_epoch=best.epoch,
-        best_val_objective=best.best,
-        epochs_run=trainer.current_epoch,
-        train_seconds=round(time.time() - t0, 2),
-        n_train=int(len(train_idx)),
-        n_val=int(len(val_idx)),
-        n_parameters=int(sum(p.numel() for p in module.model.parameters())),
-    )
+    return metrics | {
+        'best_epoch': best.epoch,
+        'best_val_objective': best.best,
+        'epochs_run': trainer.current_epoch,
+        'train_seconds': seconds,
+        'n_train': int(len(train_idx)),
+        'n_val': int(len(val_idx)),
+        'n_parameters': int(sum(p.numel() for p in module.model.parameters())),
+    }
+
+
+def artifact_info(
+    ds: TradeDataset, tc: TrainConfig, dm: TradeDataModule, metrics: dict, device: str, train_idx
+) -> dict:
+    """`model_info.json`: scalers, names, horizons, the dataset's hashes, the training configuration and metrics."""
     keys = ds.keys.iloc[train_idx]
-    info = {
+    return {
         'model': tc.model,
         'horizons': ds.horizons,
         'window': ds.window,
@@ -454,17 +520,60 @@ def train_model(
         'device': device,
         'versions': {'torch': torch.__version__, 'pytorch_lightning': pl.__version__},
     }
-    emb_dir = ds.path / 'embedder' if ds.manifest['embedder'].get('saved') else None
-    save_artifact(out, module.model, tc.model, mcfg.to_dict(), info, emb_dir)
-    if trainer.logger:
-        trainer.logger.log_hyperparams(
-            {
-                'preset': tc.preset,
-                'dataset': ds.manifest['name'],
-                'n_parameters': metrics['n_parameters'],
-            }
-        )
-        trainer.logger.experiment.log_artifacts(trainer.logger.run_id, str(out))
+
+
+def log_to_mlflow(trainer, tc: TrainConfig, ds: TradeDataset, metrics: dict, out: Path) -> None:
+    """Record the run's parameters and the artifact folder in MLflow (nothing when MLflow is off)."""
+    if not trainer.logger:
+        return
+    trainer.logger.log_hyperparams(
+        {
+            'preset': tc.preset,
+            'dataset': ds.manifest['name'],
+            'n_parameters': metrics['n_parameters'],
+        }
+    )
+    trainer.logger.experiment.log_artifacts(trainer.logger.run_id, str(out))
+
+# %% ../nbs/02b_train.ipynb #ccd380ea
+def train_model(
+    dataset: TradeDataset | str | Path,
+    model: str = 'timeformer',
+    preset: str | dict = 'small',
+    train_idx=None,
+    val_idx=None,
+    out_dir: str | Path | None = None,
+    config: TrainConfig | None = None,
+    **overrides,
+) -> TrainResult:
+    """Train `model` on `dataset` (given or time-ordered split), save the artifact, and return it rebuilt."""
+    tc = train_config(model, preset, config, **overrides)
+    ds = dataset if isinstance(dataset, TradeDataset) else load_dataset(dataset)
+    train_idx, val_idx = training_rows(ds, tc, train_idx, val_idx)
+    seed_everything(tc.seed)
+    pl.seed_everything(tc.seed, workers=True, verbose=False)
+    mcfg = sized_model_config(tc, preset, ds)
+    dm = TradeDataModule(ds, train_idx, val_idx, tc.batch_size, tc.seed)
+    module = TradeModule(tc.model, mcfg.to_dict(), tc.to_dict(), dm.ret_scale)
+    device, run = get_device(tc.device), f'{tc.model}-{ds.path.name}'
+    out = Path(out_dir) if out_dir else project_paths().artifacts / 'models' / run
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f'.{out.name}-', suffix='.training', dir=out.parent))
+    if tc.mlflow:  # MLflow sets up its loggers when first imported: before they are quietened
+        require('mlflow', 'MLflow logging')
+    try:
+        with quiet_third_party(out / 'train.log'):
+            best = BestWeights(scratch)
+            trainer = make_trainer(tc, device, best, _mlflow_logger(tc, run))
+            seconds = fit(trainer, module, dm)
+            best.restore(module)
+            metrics = run_metrics(trainer, best, module, seconds, train_idx, val_idx)
+            emb_dir = ds.path / 'embedder' if ds.manifest['embedder'].get('saved') else None
+            info = artifact_info(ds, tc, dm, metrics, device, train_idx)
+            save_artifact(out, module.model, tc.model, mcfg.to_dict(), info, emb_dir)
+            log_to_mlflow(trainer, tc, ds, metrics, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     log.info(
         '%s trained in %.1f s: best val_objective %.4f at epoch %d; artifact %s',
         tc.model,
@@ -473,4 +582,4 @@ def train_model(
         best.epoch,
         out,
     )
-    return TrainResult(out, load_model(out), metrics, np.asarray(train_idx), np.asarray(val_idx))
+    return TrainResult(out, load_model(out), metrics, train_idx, val_idx)

@@ -7,15 +7,34 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .core import require
+from trademl.significance import (  # noqa: F401  (one import for every validation tool)
+    EULER_GAMMA,
+    PBOResult,
+    _go,
+    _layout,
+    brier_score,
+    deflated_sharpe_ratio,
+    degradation_scatter,
+    direction_metrics,
+    dsr_vs_trials,
+    expected_max_sharpe,
+    log_loss,
+    pbo,
+    pbo_logit_histogram,
+    probabilistic_sharpe_ratio,
+    reliability_bins,
+    reliability_diagram,
+    sharpe_stats,
+)
 
-EULER_GAMMA = 0.5772156649015329
+# isort: split
+from .core import ConfigError, DataError
+from .metrics import daily_ic, daily_ic_series, max_drawdown, performance_stats, sharpe_ratio  # noqa: F401
+
 TRAIN, TEST, PURGED, EMBARGOED = 0, 1, 2, 3
 
 
@@ -25,11 +44,7 @@ def _date_index(dates):
     return inv.ravel(), len(uniq)
 
 # %% auto #0
-__all__ = ['EULER_GAMMA', 'TRAIN', 'TEST', 'PURGED', 'EMBARGOED', 'CombinatorialPurgedCV', 'WalkForward',
-           'probabilistic_sharpe_ratio', 'expected_max_sharpe', 'deflated_sharpe_ratio', 'sharpe_ratio', 'max_drawdown',
-           'sharpe_stats', 'PBOResult', 'pbo', 'brier_score', 'log_loss', 'reliability_bins', 'direction_metrics',
-           'daily_ic', 'cpcv_diagram', 'path_equity', 'pbo_logit_histogram', 'degradation_scatter',
-           'reliability_diagram', 'dsr_vs_trials']
+__all__ = ['TRAIN', 'TEST', 'PURGED', 'EMBARGOED', 'CombinatorialPurgedCV', 'WalkForward', 'cpcv_diagram', 'path_equity']
 
 # %% ../nbs/05_validation.ipynb #7588ef43
 class CombinatorialPurgedCV:
@@ -55,9 +70,11 @@ class CombinatorialPurgedCV:
     def __init__(self, n_groups=6, n_test_groups=2, horizon=10, embargo=0):
         """Store parameters; see class docstring for semantics."""
         if n_groups < 2 or not 1 <= n_test_groups < n_groups:
-            raise ValueError('need n_groups >= 2 and 1 <= n_test_groups < n_groups')
+            raise ConfigError(
+                f'need n_groups >= 2 and 1 <= n_test_groups < n_groups, got {n_groups} and {n_test_groups}'
+            )
         if horizon < 0 or embargo < 0:
-            raise ValueError('horizon and embargo must be >= 0')
+            raise ConfigError(f'horizon and embargo must be >= 0, got {horizon} and {embargo}')
         self.n_groups, self.n_test_groups = int(n_groups), int(n_test_groups)
         self.horizon, self.embargo = int(horizon), int(embargo)
 
@@ -90,7 +107,7 @@ class CombinatorialPurgedCV:
     def _group_of_unique(self, n_unique: int) -> np.ndarray:
         size = n_unique // self.n_groups
         if size < 1:
-            raise ValueError(f'{n_unique} unique dates is fewer than n_groups={self.n_groups}')
+            raise DataError(f'{n_unique} unique dates is fewer than n_groups={self.n_groups}')
         return np.minimum(np.arange(n_unique) // size, self.n_groups - 1)
 
     def groups(self, dates) -> np.ndarray:
@@ -133,7 +150,7 @@ class CombinatorialPurgedCV:
         """sklearn-compatible number of splits."""
         return self.n_splits
 
-
+# %% ../nbs/05_validation.ipynb #11c202fb
 class WalkForward:
     """Purged walk-forward splitter over unique dates.
 
@@ -147,7 +164,9 @@ class WalkForward:
     def __init__(self, n_splits=5, test_size=None, train_size=None, horizon=10, embargo=0):
         """Store parameters; see class docstring."""
         if n_splits < 1 or horizon < 0 or embargo < 0:
-            raise ValueError('n_splits >= 1, horizon >= 0 and embargo >= 0 required')
+            raise ConfigError(
+                f'n_splits >= 1, horizon >= 0 and embargo >= 0 required, got {n_splits}, {horizon}, {embargo}'
+            )
         self.n_splits, self.test_size, self.train_size = int(n_splits), test_size, train_size
         self.horizon, self.embargo = int(horizon), int(embargo)
 
@@ -160,13 +179,15 @@ class WalkForward:
         ts = self.test_size or n_unique // (self.n_splits + 1)
         first = n_unique - self.n_splits * ts
         if ts < 1 or first < 1:
-            raise ValueError('not enough unique dates for n_splits/test_size')
+            raise DataError(
+                f'{n_unique} unique dates are not enough for {self.n_splits} splits of {ts} test dates'
+            )
         out = []
         for i in range(self.n_splits):
             t0 = first + i * ts
             hi = t0 - self.horizon - self.embargo
             if hi < 1:
-                raise ValueError(f'split {i}: no training dates left after purge/embargo')
+                raise DataError(f'split {i}: no training dates left after purge/embargo')
             lo = 0 if self.train_size is None else max(0, hi - int(self.train_size))
             out.append((lo, hi, t0, t0 + ts))
         return out
@@ -180,296 +201,7 @@ class WalkForward:
                 np.flatnonzero((inv >= t0) & (inv < t1)),
             )
 
-# %% ../nbs/05_validation.ipynb #6d3fe914
-def probabilistic_sharpe_ratio(sr, n_obs, sr_benchmark=0.0, skew=0.0, kurt=3.0):
-    """PSR (Bailey & López de Prado 2012): P(true SR > sr_benchmark).
-
-    All Sharpe ratios per period (not annualised); ``kurt`` is NON-excess (normal = 3).
-    Vectorised (numpy broadcasting); returns a float for scalar inputs.
-    """
-    sr, n, srb, g3, g4 = (np.asarray(x, dtype=float) for x in (sr, n_obs, sr_benchmark, skew, kurt))
-    denom = np.sqrt(1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr**2)
-    out = stats.norm.cdf((sr - srb) * np.sqrt(n - 1.0) / denom)
-    return out.item() if out.ndim == 0 else out
-
-
-def expected_max_sharpe(sr_variance, n_trials):
-    """Expected maximum of ``n_trials`` SR estimates with variance ``sr_variance`` (true SR 0).
-
-    SR0 = sqrt(V) * ((1 - gamma) * Phi^-1(1 - 1/N) + gamma * Phi^-1(1 - 1/(N e))); 0 for N = 1.
-    """
-    v, n = np.asarray(sr_variance, dtype=float), np.asarray(n_trials, dtype=float)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        z = (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n) + EULER_GAMMA * stats.norm.ppf(
-            1 - 1 / (n * np.e)
-        )
-    out = np.where(n <= 1, 0.0, np.sqrt(v) * z)
-    return out.item() if out.ndim == 0 else out
-
-
-def deflated_sharpe_ratio(sr, n_obs, sr_variance, n_trials, skew=0.0, kurt=3.0):
-    """DSR (Bailey & López de Prado 2014) = PSR with benchmark ``expected_max_sharpe``.
-
-    ``sr`` and ``sr_variance`` (variance of the trials' SRs) in per-period units.
-    """
-    sr0 = expected_max_sharpe(sr_variance, n_trials)
-    return probabilistic_sharpe_ratio(sr, n_obs, sr0, skew, kurt)
-
-
-def _clean(x) -> np.ndarray:
-    x = np.asarray(x, dtype=float).ravel()
-    return x[~np.isnan(x)]
-
-
-def sharpe_ratio(returns, periods_per_year=None) -> float:
-    """Sharpe ratio mean/std (ddof=1) of per-period returns (NaNs dropped).
-
-    Per period unless ``periods_per_year`` is given (then times its square root).
-    """
-    r = _clean(returns)
-    if len(r) < 2:
-        return np.nan
-    sd = r.std(ddof=1)
-    sr = r.mean() / sd if sd > 0 else np.nan
-    return sr * np.sqrt(periods_per_year) if periods_per_year else sr
-
-
-def max_drawdown(returns) -> float:
-    """Maximum drawdown of the compounded equity curve ``prod(1 + r)``, a positive fraction."""
-    r = _clean(returns)
-    if len(r) == 0:
-        return np.nan
-    eq = np.concatenate([[1.0], np.cumprod(1.0 + r)])
-    return float(np.max(1.0 - eq / np.maximum.accumulate(eq)))
-
-
-def sharpe_stats(returns) -> dict:
-    """Per-period SR, number of observations, skewness and NON-excess kurtosis (for PSR/DSR)."""
-    r = _clean(returns)
-    return {
-        'sr': sharpe_ratio(r),
-        'n_obs': len(r),
-        'skew': float(stats.skew(r)) if len(r) > 2 else np.nan,
-        'kurt': float(stats.kurtosis(r, fisher=False)) if len(r) > 3 else np.nan,
-    }
-
-# %% ../nbs/05_validation.ipynb #23fe3e46
-@dataclass
-class PBOResult:
-    """Result of CSCV: PBO, logits per combination, IS/OOS perf of the IS-selected strategy."""
-
-    pbo: float
-    logits: np.ndarray
-    is_perf: np.ndarray
-    oos_perf: np.ndarray
-    degradation_slope: float
-    prob_oos_loss: float
-    n_combinations: int
-
-
-def _block_metric(s1, s2, cnt, metric):
-    mean = s1 / cnt[:, None]
-    if metric == 'mean':
-        return mean
-    var = (s2 - cnt[:, None] * mean**2) / (cnt[:, None] - 1)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return mean / np.sqrt(np.maximum(var, 0.0))
-
-
-def pbo(performance, n_partitions=16, metric='sharpe') -> PBOResult:
-    """Probability of backtest overfitting by CSCV (Bailey, Borwein, López de Prado & Zhu 2017).
-
-    ``performance``: [T, N] per-period returns of N configurations. Rows are cut into
-    ``n_partitions`` (S, even) contiguous blocks; for each of the C(S, S/2) choices of
-    in-sample blocks the best IS strategy (``metric``: 'sharpe' or 'mean') is chosen,
-    its OOS rank r among N (1 = worst, ties averaged) gives w = r / (N + 1) and
-    logit = log(w / (1 - w)). PBO = share of logits <= 0. Fully vectorised via
-    per-block sums [S, N] and a binary combination matrix [C, S].
-    """
-    m = np.asarray(performance, dtype=float)
-    if m.ndim != 2 or m.shape[1] < 2:
-        raise ValueError('performance must be a [T, N] matrix with N >= 2')
-    if np.isnan(m).any():
-        raise ValueError('performance contains NaN')
-    t, n = m.shape
-    s = int(n_partitions)
-    if s < 2 or s % 2 or s > t:
-        raise ValueError(f'n_partitions must be even, >= 2 and <= T={t}; got {n_partitions}')
-    if metric not in ('sharpe', 'mean'):
-        raise ValueError("metric must be 'sharpe' or 'mean'")
-    cnt = np.full(s, t // s, dtype=float)  # S contiguous blocks as np.array_split
-    cnt[: t % s] += 1
-    starts = np.r_[0, np.cumsum(cnt)[:-1]].astype(int)
-    s1, s2 = np.add.reduceat(m, starts, axis=0), np.add.reduceat(m * m, starts, axis=0)
-    combos = np.array(list(itertools.combinations(range(s), s // 2)))
-    c = len(combos)
-    is_mat = np.zeros((c, s))
-    is_mat[np.arange(c)[:, None], combos] = 1.0
-    oos_mat = 1.0 - is_mat
-    perf_is = _block_metric(is_mat @ s1, is_mat @ s2, is_mat @ cnt, metric)
-    perf_oos = _block_metric(oos_mat @ s1, oos_mat @ s2, oos_mat @ cnt, metric)
-    perf_is = np.where(np.isnan(perf_is), -np.inf, perf_is)
-    best = np.argmax(perf_is, axis=1)
-    rows = np.arange(c)
-    sel_is, sel_oos = perf_is[rows, best], perf_oos[rows, best]
-    below = (perf_oos < sel_oos[:, None]).sum(axis=1)
-    ties = (perf_oos == sel_oos[:, None]).sum(axis=1)
-    rank = below + (ties + 1) / 2.0  # average rank, 1..N
-    w = rank / (n + 1.0)
-    logits = np.log(w / (1.0 - w))
-    ok = np.isfinite(sel_is) & np.isfinite(sel_oos)
-    slope = (
-        np.polyfit(sel_is[ok], sel_oos[ok], 1)[0]
-        if ok.sum() > 1 and np.ptp(sel_is[ok]) > 0
-        else np.nan
-    )
-    return PBOResult(
-        pbo=float(np.mean(logits <= 0)),
-        logits=logits,
-        is_perf=sel_is,
-        oos_perf=sel_oos,
-        degradation_slope=float(slope),
-        prob_oos_loss=float(np.mean(sel_oos < 0)),
-        n_combinations=c,
-    )
-
-# %% ../nbs/05_validation.ipynb #ae8f5de0
-def _prob_y(prob, y):
-    p, yy = np.asarray(prob, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
-    if p.shape != yy.shape:
-        raise ValueError('prob and y must have the same length')
-    ok = ~(np.isnan(p) | np.isnan(yy))
-    return p[ok], yy[ok]
-
-
-def brier_score(prob, y) -> float:
-    """Mean squared error of probabilities vs 0/1 outcomes (NaN pairs dropped)."""
-    p, yy = _prob_y(prob, y)
-    return float(np.mean((p - yy) ** 2)) if len(p) else np.nan
-
-
-def log_loss(prob, y, eps=1e-15) -> float:
-    """Binary cross-entropy with probabilities clipped to [eps, 1 - eps] (NaN pairs dropped)."""
-    p, yy = _prob_y(prob, y)
-    if not len(p):
-        return np.nan
-    p = np.clip(p, eps, 1 - eps)
-    return float(-np.mean(yy * np.log(p) + (1 - yy) * np.log(1 - p)))
-
-
-def reliability_bins(prob, y, n_bins=10) -> pd.DataFrame:
-    """Equal-width probability bins: bin_low, bin_high, mean_pred, frac_pos, count.
-
-    Empty bins are kept with count 0 and NaN means.
-    """
-    p, yy = _prob_y(prob, y)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.searchsorted(edges, p, side='right') - 1, 0, n_bins - 1)
-    cnt = np.bincount(idx, minlength=n_bins)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        mp = np.bincount(idx, weights=p, minlength=n_bins) / cnt
-        fp = np.bincount(idx, weights=yy, minlength=n_bins) / cnt
-    return pd.DataFrame(
-        {
-            'bin_low': edges[:-1],
-            'bin_high': edges[1:],
-            'mean_pred': mp,
-            'frac_pos': fp,
-            'count': cnt,
-        }
-    )
-
-# %% ../nbs/05_validation.ipynb #cdb62ad6
-def direction_metrics(prob, y) -> dict:
-    """Accuracy / F1 (threshold 0.5), ROC-AUC (NaN if one class), Brier, log loss, n.
-
-    Rows with NaN ``y`` (or NaN prob) are ignored.
-    """
-    from sklearn.metrics import f1_score, roc_auc_score
-
-    p, yy = _prob_y(prob, y)
-    if not len(p):
-        return {
-            'accuracy': np.nan,
-            'f1': np.nan,
-            'roc_auc': np.nan,
-            'brier': np.nan,
-            'log_loss': np.nan,
-            'n': 0,
-        }
-    yi, pred = yy.astype(int), (p >= 0.5).astype(int)
-    auc = roc_auc_score(yi, p) if len(np.unique(yi)) == 2 else np.nan
-    return {
-        'accuracy': float(np.mean(pred == yi)),
-        'f1': float(f1_score(yi, pred, zero_division=0)),
-        'roc_auc': float(auc),
-        'brier': brier_score(p, yy),
-        'log_loss': log_loss(p, yy),
-        'n': len(p),
-    }
-
-
-def daily_ic(pred, realised, dates) -> dict:
-    """Cross-sectional information coefficient per date (Pearson and Spearman).
-
-    Dates with < 3 valid symbols (or zero cross-sectional variance) are skipped.
-    ic_t = ic_mean / ic_std * sqrt(n_days). Returns NaNs and n_days=0 if none qualify.
-    """
-    df = pd.DataFrame(
-        {
-            'p': np.asarray(pred, dtype=float),
-            'r': np.asarray(realised, dtype=float),
-            'd': np.asarray(dates),
-        }
-    ).dropna()
-    nan = {
-        'ic_mean': np.nan,
-        'ic_std': np.nan,
-        'ic_t': np.nan,
-        'rank_ic_mean': np.nan,
-        'rank_ic_std': np.nan,
-        'n_days': 0,
-    }
-    if df.empty:
-        return nan
-    g = df.groupby('d', sort=False)
-    df = df[g['p'].transform('size') >= 3]
-    if df.empty:
-        return nan
-    g = df.groupby('d', sort=False)
-    df = df.assign(pr=g['p'].rank(), rr=g['r'].rank())
-
-    def corr(a, b):
-        gg = df.groupby('d', sort=False)
-        da = df[a] - gg[a].transform('mean')
-        db = df[b] - gg[b].transform('mean')
-        tmp = pd.DataFrame({'d': df['d'], 'ab': da * db, 'aa': da * da, 'bb': db * db})
-        s = tmp.groupby('d', sort=False).sum()
-        with np.errstate(invalid='ignore', divide='ignore'):
-            c = s['ab'] / np.sqrt(s['aa'] * s['bb'])
-        return c.replace([np.inf, -np.inf], np.nan)
-
-    ic, ric = corr('p', 'r'), corr('pr', 'rr')
-    ok = ic.notna() & ric.notna()
-    ic, ric = ic[ok].to_numpy(), ric[ok].to_numpy()
-    k = len(ic)
-    if k == 0:
-        return nan
-    sd = ic.std(ddof=1) if k > 1 else np.nan
-    return {
-        'ic_mean': float(ic.mean()),
-        'ic_std': float(sd),
-        'ic_t': float(ic.mean() / sd * np.sqrt(k)) if k > 1 and sd > 0 else np.nan,
-        'rank_ic_mean': float(ric.mean()),
-        'rank_ic_std': float(ric.std(ddof=1)) if k > 1 else np.nan,
-        'n_days': k,
-    }
-
 # %% ../nbs/05_validation.ipynb #891eb7d6
-def _go():
-    return require('plotly.graph_objects', 'validation figures')
-
-
 _STATUS_COLOURS = ['#4C78A8', '#F58518', '#B0B0B0', '#E45756']  # train, test, purged, embargoed
 _STATUS_NAMES = ['train', 'test', 'purged', 'embargoed']
 
@@ -517,7 +249,7 @@ def cpcv_diagram(cv, n_dates: int):
     )
     return fig
 
-
+# %% ../nbs/05_validation.ipynb #bc278282
 def path_equity(path_returns):
     """Compounded equity of every backtest path ([T, n_paths] returns) with median and 5-95% band."""
     go = _go()
@@ -554,96 +286,4 @@ def path_equity(path_returns):
     fig.add_trace(
         go.Scatter(x=x, y=q50, mode='lines', line={'width': 2.5, 'color': '#F58518'}, name='median')
     )
-    fig.update_layout(
-        title=f'Backtest-path equity ({eq.shape[1]} paths)',
-        yaxis_title='equity',
-        xaxis_title='date',
-    )
-    return fig
-
-
-def pbo_logit_histogram(result):
-    """Histogram of CSCV logits; mass left of 0 is the PBO."""
-    go = _go()
-    fig = go.Figure(go.Histogram(x=result.logits, nbinsx=50, marker_color='#4C78A8'))
-    fig.add_vline(x=0, line={'color': 'red', 'dash': 'dash'})
-    fig.update_layout(
-        title=f'CSCV logits: PBO = {result.pbo:.3f} ({result.n_combinations} combinations)',
-        xaxis_title='logit of OOS relative rank',
-        yaxis_title='count',
-    )
-    return fig
-
-
-def degradation_scatter(result):
-    """OOS vs IS performance of the IS-selected strategy per combination, with OLS line."""
-    go = _go()
-    x, y = result.is_perf, result.oos_perf
-    fig = go.Figure(
-        go.Scattergl(
-            x=x, y=y, mode='markers', marker={'size': 4, 'opacity': 0.4}, name='combination'
-        )
-    )
-    if np.isfinite(result.degradation_slope):
-        b = result.degradation_slope
-        a = np.mean(y) - b * np.mean(x)
-        xs = np.array([np.min(x), np.max(x)])
-        fig.add_trace(
-            go.Scatter(
-                x=xs, y=a + b * xs, mode='lines', line={'color': 'red'}, name=f'OLS slope {b:.2f}'
-            )
-        )
-    fig.add_hline(y=0, line={'color': 'grey', 'dash': 'dot'})
-    fig.update_layout(
-        title=f'Performance degradation: P(OOS < 0) = {result.prob_oos_loss:.3f}',
-        xaxis_title='in-sample',
-        yaxis_title='out-of-sample',
-    )
-    return fig
-
-
-def reliability_diagram(bins: pd.DataFrame):
-    """Reliability diagram from ``reliability_bins`` output (marker area ~ count)."""
-    go = _go()
-    b = bins[bins['count'] > 0]
-    size = 8 + 30 * np.sqrt(b['count'] / b['count'].max()) if len(b) else 8
-    fig = go.Figure(
-        go.Scatter(
-            x=b['mean_pred'],
-            y=b['frac_pos'],
-            mode='lines+markers',
-            marker={'size': size},
-            customdata=b['count'],
-            hovertemplate='pred %{x:.3f}<br>obs %{y:.3f}<br>n=%{customdata}<extra></extra>',
-            name='model',
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1], y=[0, 1], mode='lines', line={'dash': 'dash', 'color': 'grey'}, name='perfect'
-        )
-    )
-    fig.update_layout(
-        title='Reliability diagram',
-        xaxis_title='mean predicted probability',
-        yaxis_title='fraction positive',
-        xaxis_range=[0, 1],
-        yaxis_range=[0, 1],
-    )
-    return fig
-
-
-def dsr_vs_trials(sr, n_obs, sr_variance, trials=range(1, 1001), skew=0.0, kurt=3.0):
-    """Deflated Sharpe ratio as a function of the number of trials (per-period inputs)."""
-    go = _go()
-    n = np.asarray(list(trials), dtype=float)
-    dsr = deflated_sharpe_ratio(sr, n_obs, sr_variance, n, skew, kurt)
-    fig = go.Figure(go.Scatter(x=n, y=dsr, mode='lines', name='DSR'))
-    fig.add_hline(y=0.95, line={'color': 'red', 'dash': 'dash'}, annotation_text='0.95')
-    fig.update_layout(
-        title='Deflated Sharpe ratio vs number of trials',
-        xaxis_title='trials',
-        yaxis_title='DSR',
-        yaxis_range=[0, 1.02],
-    )
-    return fig
+    return _layout(fig, f'Backtest-path equity ({eq.shape[1]} paths)', 'date', 'equity')

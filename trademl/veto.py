@@ -5,23 +5,15 @@
 # %% ../nbs/04_veto.ipynb #1836ecde
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from trademl.core import (
-    Config,
-    ConfigError,
-    TrademlError,
-    atomic_write_text,
-    get_logger,
-    project_paths,
-    require,
-)
+from .core import Config, ConfigError, ModelError, get_logger, project_paths, require
 from .dataset import TradeDataset
+from .ensemble import read_meta, write_meta
 from .train import TrainedModel, time_split, train_model
 from .validation import CombinatorialPurgedCV
 
@@ -194,7 +186,7 @@ LGBM_DEFAULTS = {
     'lambda_l2': 0.1,
 }
 
-
+# %% ../nbs/04_veto.ipynb #c5abb6a7
 def _fit_booster(kind, params, X, y, Xv, yv, seed):
     if kind == 'lightgbm':
         lgb = require('lightgbm', 'the veto')
@@ -233,7 +225,7 @@ def _fit_booster(kind, params, X, y, Xv, yv, seed):
 def _proba(kind, model, X):
     return model.predict(X) if kind == 'lightgbm' else model.predict_proba(X)[:, 1]
 
-
+# %% ../nbs/04_veto.ipynb #7def133d
 def choose_threshold(prob: np.ndarray, correct: np.ndarray, min_coverage: float = 0.2) -> float:
     """The cut-off on validation rows that maximises the hit rate of kept rows, keeping at least `min_coverage` of them (ties: more rows)."""
     order = np.argsort(-prob)
@@ -244,7 +236,7 @@ def choose_threshold(prob: np.ndarray, correct: np.ndarray, min_coverage: float 
     k = k0 + int(np.flatnonzero(hit[k0:] >= best - 1e-12)[-1])  # ties: keep more rows
     return float(p[k])
 
-
+# %% ../nbs/04_veto.ipynb #2f549a88
 @dataclass
 class VetoModel:
     """A fitted veto: model, feature names, threshold, parameters, and how many tuning trials were run."""
@@ -262,7 +254,7 @@ class VetoModel:
         """Probability that the ensemble is right, for rows of `X` (columns by name)."""
         missing = [f for f in self.features if f not in X.columns]
         if missing:
-            raise TrademlError(f'veto inputs lack column(s) {missing[:5]}')
+            raise ModelError(f'veto inputs lack column(s) {missing[:5]}')
         return np.asarray(
             _proba(self.kind, self.model, X[self.features].to_numpy(dtype=np.float64)), dtype=float
         )
@@ -288,16 +280,12 @@ class VetoModel:
             'val_hit_rate': self.val_hit_rate,
             'val_coverage': self.val_coverage,
         }
-        atomic_write_text(folder / 'veto.json', json.dumps(meta, indent=2))
-        return folder
+        return write_meta(folder, 'veto.json', meta)
 
     @classmethod
     def load(cls, folder) -> VetoModel:
         """Rebuild a saved veto (native LightGBM/CatBoost file; no pickle)."""
-        folder = Path(folder)
-        if not (folder / 'veto.json').is_file():
-            raise TrademlError(f'{folder}: veto.json is missing')
-        meta = json.loads((folder / 'veto.json').read_text())
+        folder, meta = Path(folder), read_meta(folder, 'veto.json', 'a veto')
         if meta['kind'] == 'lightgbm':
             model = require('lightgbm', 'the veto').Booster(model_file=str(folder / 'model.txt'))
         else:
@@ -356,7 +344,7 @@ def tune_veto(X, y, Xv, yv, cfg: VetoConfig) -> tuple[dict, int]:
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return study.best_params, len(done)
 
-
+# %% ../nbs/04_veto.ipynb #8b2a917f
 def fit_veto(
     X: pd.DataFrame,
     y: pd.Series,

@@ -7,165 +7,71 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from ..core import require
+from ..core import ConfigError, ModelError, require
 
 torch = require('torch', 'trademl.models.tft')
-import torch.nn.functional as F
-from torch import nn
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
-__all__ = [
-    'TFTConfig',
-    'TFT',
-    'GRN',
-    'GateAddNorm',
-    'VariableSelection',
-    'InterpretableMultiHeadAttention',
-    'DecoderLayer',
-    'causal_mask',
-    'tft_loss',
-    'count_parameters',
-]
+from trademl.models.layers import (  # noqa: E402, F401  (GRN and GateAddNorm: also importable from here)
+    GRN,
+    GateAddNorm,
+    InputSizes,
+    check_inputs,
+    masked_mean,
+)  # noqa: E402, F401
 
 # %% auto #0
-__all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TFTConfig', 'count_parameters', 'GateAddNorm', 'GRN',
-           'VariableSelection', 'InterpretableMultiHeadAttention', 'DecoderLayer', 'causal_mask', 'TFT', 'tft_loss']
+__all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TFTConfig', 'count_parameters', 'VariableSelection',
+           'InterpretableMultiHeadAttention', 'DecoderLayer', 'causal_mask', 'TFT', 'tft_loss']
 
 # %% ../../nbs/03_tft.ipynb #f240f366
+_POSITIVE = (
+    'lookback', 'price_dim', 'kronos_dim', 'context_dim', 'emb_dim', 'hidden_size', 'n_heads',
+    'n_layers', 'horizons',
+)  # fmt: skip
+
+
 @dataclass
-class TFTConfig:
-    """Hyper-parameters of :class:`TFT`.
+class TFTConfig(InputSizes):
+    """Hyper-parameters of `TFT`; `quantiles` are three increasing levels (low, median, high) around which the non-crossing head is built."""
 
-    ``quantiles`` must be three increasing levels (low, median, high); the
-    model's non-crossing head is built around this ordering.
-    """
-
-    lookback: int = 120
-    price_dim: int = 5
-    kronos_dim: int = 512
-    context_dim: int = 29
-    emb_dim: int = 128
-    hidden_size: int = 256
-    n_heads: int = 8
-    n_layers: int = 3
+    emb_dim: int = 128  # size of each embedded input variable
+    hidden_size: int = 256  # width of the LSTM, attention and GRNs
+    n_heads: int = 8  # interpretable attention heads
+    n_layers: int = 3  # decoder layers
     dropout: float = 0.1
-    horizons: int = 3
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # low, median, high
 
-    def __post_init__(self) -> None:
-        self.quantiles = tuple(float(q) for q in self.quantiles)
-        if len(self.quantiles) != 3 or not (
-            0.0 < self.quantiles[0] < self.quantiles[1] < self.quantiles[2] < 1.0
-        ):
-            raise ValueError(
-                f'quantiles must be 3 increasing levels in (0,1), got {self.quantiles}'
-            )
-        for name in (
-            'lookback',
-            'price_dim',
-            'kronos_dim',
-            'context_dim',
-            'emb_dim',
-            'hidden_size',
-            'n_heads',
-            'n_layers',
-            'horizons',
-        ):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
-        if self.hidden_size % self.n_heads != 0:
-            raise ValueError(
+    def check(self) -> None:
+        """Sizes are positive, heads split the hidden size, quantiles are 3 increasing levels in (0, 1)."""
+        q = self.quantiles
+        if len(q) != 3 or not 0.0 < q[0] < q[1] < q[2] < 1.0:
+            raise ConfigError(f'quantiles must be 3 increasing levels in (0, 1), got {q}')
+        for name in _POSITIVE:
+            if getattr(self, name) < 1:
+                raise ConfigError(f'{name} must be >= 1, got {getattr(self, name)}')
+        if self.hidden_size % self.n_heads:
+            raise ConfigError(
                 f'hidden_size ({self.hidden_size}) must be divisible by n_heads ({self.n_heads})'
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
+            raise ConfigError(f'dropout must be in [0, 1), got {self.dropout}')
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict of the configuration."""
-        d = asdict(self)
-        d['quantiles'] = list(self.quantiles)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TFTConfig:
-        """Build a config from :meth:`to_dict` output; unknown keys raise ValueError."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f'unknown TFTConfig keys: {sorted(unknown)}')
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str = 'default', **overrides: Any) -> TFTConfig:
-        """Named configurations: ``'default'`` (full size) or ``'small'`` (fast on CPU)."""
-        presets = {
-            'default': {},
-            'small': {'emb_dim': 16, 'hidden_size': 32, 'n_heads': 2, 'n_layers': 1},
-        }
-        if name not in presets:
-            raise ValueError(f'unknown preset {name!r}; choose from {sorted(presets)}')
-        return cls(**{**presets[name], **overrides})
+    PRESETS: ClassVar[dict] = {
+        'default': {},
+        'small': {'emb_dim': 16, 'hidden_size': 32, 'n_heads': 2, 'n_layers': 1},
+    }  # `'default'` (full size) or `'small'` (fast on CPU)
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters of ``module``."""
+    """Number of trainable parameters of `module`."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 # %% ../../nbs/03_tft.ipynb #94f19161
-class GateAddNorm(nn.Module):
-    """Dropout -> GLU(input_size -> output_size) -> add residual -> LayerNorm."""
-
-    def __init__(self, input_size: int, output_size: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.glu = nn.Linear(input_size, 2 * output_size)
-        self.norm = nn.LayerNorm(output_size)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """Gate ``x`` and add it to ``residual`` (which must have ``output_size`` features)."""
-        return self.norm(F.glu(self.glu(self.dropout(x)), dim=-1) + residual)
-
-
-class GRN(nn.Module):
-    """Gated Residual Network (TFT paper, eq. 2-4), optionally with a context input.
-
-    ``eta2 = ELU(W2 a + W3 c + b2)``, ``eta1 = W1 eta2 + b1``,
-    ``out = LayerNorm(skip(a) + GLU(eta1))``. When ``input_size != output_size``
-    the skip connection is a learned linear projection.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        output_size: int,
-        dropout: float = 0.0,
-        context_size: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(input_size, hidden_size)
-        self.ctx = nn.Linear(context_size, hidden_size, bias=False) if context_size else None
-        self.fc2 = nn.Linear(hidden_size, hidden_size)
-        self.gate = GateAddNorm(hidden_size, output_size, dropout)
-        self.skip = (
-            nn.Linear(input_size, output_size) if input_size != output_size else nn.Identity()
-        )
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """Apply the GRN; ``c`` (broadcastable to ``x``'s leading dims) is required iff
-        the GRN was built with ``context_size``.
-        """
-        h = self.fc1(x)
-        if self.ctx is not None:
-            if c is None:
-                raise ValueError('this GRN requires a context tensor c')
-            h = h + self.ctx(c)
-        h = self.fc2(F.elu(h))
-        return self.gate(h, self.skip(x))
-
-
 class VariableSelection(nn.Module):
     """Variable Selection Network over ``n_vars`` embedded variables.
 
@@ -228,7 +134,7 @@ class InterpretableMultiHeadAttention(nn.Module):
         out = self.dropout(attn) @ self.v(x)
         return self.out(out), attn
 
-
+# %% ../../nbs/03_tft.ipynb #144f1481
 class DecoderLayer(nn.Module):
     """Temporal fusion decoder layer: causal interpretable attention ->
     GLU gate + add & norm with the attention input -> position-wise GRN.
@@ -276,35 +182,12 @@ class TFT(nn.Module):
         self.lstm_skip = nn.Linear(E, Hd) if Hd != E else nn.Identity()
         self.lstm_gate = GateAddNorm(Hd, Hd, p)
         self.static_proj = nn.Linear(cfg.kronos_dim + cfg.context_dim, Hd)
-        self.enrich = GRN(Hd, Hd, Hd, p, context_size=Hd)
+        self.enrich = GRN(Hd, Hd, Hd, p, d_context=Hd)
         self.decoder = nn.ModuleList(DecoderLayer(Hd, cfg.n_heads, p) for _ in range(cfg.n_layers))
         self.post_gate = GateAddNorm(Hd, Hd, p)
         self.final_grn = GRN(Hd, Hd, Hd, p)
         self.q_head = nn.Linear(Hd, 3 * cfg.horizons)
         self.dir_head = nn.Linear(Hd, cfg.horizons)
-
-    def _check_inputs(
-        self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
-    ) -> None:
-        cfg = self.config
-        specs = (
-            ('price', price, (cfg.lookback, cfg.price_dim), '[B, lookback, price_dim]'),
-            ('kronos', kronos, (cfg.kronos_dim,), '[B, kronos_dim]'),
-            ('context', context, (cfg.context_dim,), '[B, context_dim]'),
-        )
-        for name, t, tail, desc in specs:
-            if not isinstance(t, torch.Tensor):
-                raise ValueError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
-            if t.dim() != len(tail) + 1 or tuple(t.shape[1:]) != tail:
-                raise ValueError(
-                    f'{name} must have shape {desc} = [B, '
-                    f'{", ".join(map(str, tail))}], got {list(t.shape)}'
-                )
-        if not (price.shape[0] == kronos.shape[0] == context.shape[0]):
-            raise ValueError(
-                f'batch sizes differ: price {price.shape[0]}, '
-                f'kronos {kronos.shape[0]}, context {context.shape[0]}'
-            )
 
     def encode(
         self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
@@ -315,7 +198,7 @@ class TFT(nn.Module):
         on price[:, :t+1] and the static inputs), ``static`` [B, hidden],
         ``var_weights`` [B, L, 3] and ``attn_layers`` (list of [B, L, L]).
         """
-        self._check_inputs(price, kronos, context)
+        check_inputs(self.config, price, kronos, context)
         x_p = self.price_proj(price)  # [B, L, E]
         x_k = self.kronos_proj(kronos).unsqueeze(1)  # [B, 1, E] broadcast over time
         x_c = self.context_proj(context).unsqueeze(1)  # [B, 1, E]
@@ -358,11 +241,6 @@ class TFT(nn.Module):
         }
 
 # %% ../../nbs/03_tft.ipynb #51305ca0
-def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    n = valid.sum()
-    return torch.where(valid, x, torch.zeros_like(x)).sum() / n.clamp_min(1)
-
-
 def tft_loss(
     out: dict[str, Any],
     ret_target: torch.Tensor,
@@ -385,21 +263,21 @@ def tft_loss(
         ('dir_target', dir_target, logit.shape),
     ):
         if tuple(t.shape) != tuple(ref):
-            raise ValueError(f'{name} must have shape {list(ref)}, got {list(t.shape)}')
+            raise ModelError(f'{name} must have shape {list(ref)}, got {list(t.shape)}')
     if len(quantiles) != q_pred.shape[-1]:
-        raise ValueError(f'{len(quantiles)} quantile levels for {q_pred.shape[-1]} outputs')
+        raise ConfigError(f'{len(quantiles)} quantile levels for {q_pred.shape[-1]} outputs')
     y = ret_target.to(q_pred.dtype) / ret_scale
     valid = torch.isfinite(y)
     err = torch.where(valid, y, torch.zeros_like(y)).unsqueeze(-1) - q_pred  # [B, H, Q]
     qs = torch.as_tensor(quantiles, dtype=q_pred.dtype, device=q_pred.device)
     pin = torch.maximum(qs * err, (qs - 1.0) * err).mean(-1)  # [B, H]
-    pinball = _masked_mean(pin, valid)
+    pinball = masked_mean(pin, valid)
     d = dir_target.to(logit.dtype)
     dvalid = torch.isfinite(d)
     bce_el = F.binary_cross_entropy_with_logits(
         logit, torch.where(dvalid, d, torch.zeros_like(d)), reduction='none'
     )
-    bce = _masked_mean(bce_el, dvalid)
+    bce = masked_mean(bce_el, dvalid)
     loss = pinball + dir_weight * bce
     return loss, {
         'pinball': float(pinball.detach()),

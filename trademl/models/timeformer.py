@@ -6,91 +6,62 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import ClassVar
 
-from ..core import require
+from ..core import ConfigError, ModelError, require
 
 torch = require('torch', 'trademl.models.timeformer')
-import torch.nn.functional as F
-from torch import Tensor, nn
+import torch.nn.functional as F  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
 
-__all__ = [
-    'TimeFormerConfig',
-    'TimeFormer',
-    'timeformer_loss',
-    'apply_rope',
-    'MultiheadSelfAttention',
-    'CausalTCN',
-    'GatedResidualNetwork',
-]
+from trademl.models.layers import (  # noqa: E402
+    GatedResidualNetwork,
+    InputSizes,
+    check_inputs,
+    masked_mean,
+)
 
 # %% auto #0
 __all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'TimeFormerConfig', 'apply_rope', 'MultiheadSelfAttention',
-           'CausalTCN', 'GatedResidualNetwork', 'CrossModalBlock', 'EncoderLayer', 'TimeFormer', 'timeformer_loss']
+           'CausalTCN', 'CrossModalBlock', 'EncoderLayer', 'TimeFormer', 'timeformer_loss']
 
 # %% ../../nbs/02_timeformer.ipynb #5eb18dd2
 @dataclass
-class TimeFormerConfig:
-    """Hyper-parameters of :class:`TimeFormer`."""
+class TimeFormerConfig(InputSizes):
+    """Hyper-parameters of `TimeFormer` (checked on construction; `from_dict` / `to_dict` come from `Config`)."""
 
-    lookback: int = 120
-    price_dim: int = 5
-    kronos_dim: int = 512
-    context_dim: int = 29
-    d_model: int = 256
-    n_heads: int = 8
-    n_layers: int = 6
-    ffn_dim: int = 512
-    patch_len: int = 10
+    d_model: int = 256  # width of every token
+    n_heads: int = 8  # attention heads (head size even, for RoPE)
+    n_layers: int = 6  # transformer encoder layers
+    ffn_dim: int = 512  # hidden size of the feed-forward blocks
+    patch_len: int = 10  # days per patch token
     dropout: float = 0.2
-    horizons: int = 3
-    n_kronos_tokens: int = 4
-    use_rope: bool = True
+    n_kronos_tokens: int = 4  # tokens made from the embedding
+    use_rope: bool = True  # rotary positions in every attention
 
-    def __post_init__(self) -> None:
-        if self.lookback % self.patch_len:
-            raise ValueError(
+    def check(self) -> None:
+        """Patches tile the window; heads split `d_model` into even head sizes (RoPE rotates pairs)."""
+        if self.patch_len < 1 or self.lookback % self.patch_len:
+            raise ConfigError(
                 f'lookback ({self.lookback}) must be divisible by patch_len ({self.patch_len})'
             )
-        if self.d_model % self.n_heads:
-            raise ValueError(
+        if self.n_heads < 1 or self.d_model % self.n_heads:
+            raise ConfigError(
                 f'd_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})'
             )
         if (self.d_model // self.n_heads) % 2:
-            raise ValueError('head_dim = d_model / n_heads must be even for RoPE')
+            raise ConfigError('head_dim = d_model / n_heads must be even for RoPE')
 
     @property
     def n_patches(self) -> int:
         """Number of patch tokens (lookback / patch_len)."""
         return self.lookback // self.patch_len
 
-    def to_dict(self) -> dict:
-        """Plain-dict representation (JSON serialisable)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TimeFormerConfig:
-        """Build from a dict; unknown keys raise ``ValueError``."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f'unknown TimeFormerConfig keys: {sorted(unknown)}')
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str, **overrides) -> TimeFormerConfig:
-        """Named presets: ``'default'`` (d_model 256, 6 layers) or ``'small'`` (CPU-fast)."""
-        presets = {
-            'default': cls(),
-            'small': cls(d_model=32, n_heads=2, n_layers=2, ffn_dim=64),
-        }
-        if name not in presets:
-            raise ValueError(f'unknown preset {name!r}; choose from {sorted(presets)}')
-        return replace(presets[name], **overrides)
-
-
-# --------------------------------------------------------------------------- RoPE
+    PRESETS: ClassVar[dict] = {
+        'default': {},
+        'small': {'d_model': 32, 'n_heads': 2, 'n_layers': 2, 'ffn_dim': 64},
+    }  # `'default'` (d_model 256, 6 layers) or `'small'` (CPU-fast)
 
 # %% ../../nbs/02_timeformer.ipynb #cd4b244b
 def _rope_angles(positions: Tensor, head_dim: int) -> tuple[Tensor, Tensor]:
@@ -163,36 +134,7 @@ class CausalTCN(nn.Module):
             h = h + self.drop(F.gelu(y))
         return h.transpose(1, 2)
 
-
-class GatedResidualNetwork(nn.Module):
-    """GRN (TFT-style): fc1 (+ optional context) -> ELU -> fc2 -> GLU gate -> residual -> LayerNorm."""
-
-    def __init__(
-        self,
-        d_in: int,
-        d_hidden: int,
-        d_out: int,
-        d_context: int | None = None,
-        dropout: float = 0.0,
-    ):
-        super().__init__()
-        self.skip = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
-        self.fc1 = nn.Linear(d_in, d_hidden)
-        self.ctx = nn.Linear(d_context, d_hidden, bias=False) if d_context else None
-        self.fc2 = nn.Linear(d_hidden, d_out)
-        self.gate = nn.Linear(d_out, 2 * d_out)
-        self.drop = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(d_out)
-
-    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """X [..., d_in] (and optional context c [..., d_context]) -> [..., d_out]."""
-        h = self.fc1(x)
-        if self.ctx is not None and c is not None:
-            h = h + self.ctx(c)
-        h = self.drop(self.fc2(F.elu(h)))
-        return self.norm(self.skip(x) + F.glu(self.gate(h), dim=-1))
-
-
+# %% ../../nbs/02_timeformer.ipynb #e400e3da
 class CrossModalBlock(nn.Module):
     """RoPE self-attention on patches, then patches attend to Kronos tokens; both residual + LN."""
 
@@ -231,8 +173,7 @@ class EncoderLayer(nn.Module):
         x = x + self.drop(a)
         return x + self.drop(self.ffn(self.ln2(x))), w
 
-
-# --------------------------------------------------------------------------- model
+# %% ../../nbs/02_timeformer.ipynb #f6ad9feb
 class TimeFormer(nn.Module):
     """TimeFormer-XL; see the module docstring for the architecture and output dict."""
 
@@ -257,28 +198,9 @@ class TimeFormer(nn.Module):
         self.dir_head = nn.Linear(D, cfg.horizons)
         self.log_var = nn.Parameter(torch.zeros(2))  # (s_ret, s_dir) = log sigma^2
 
-    def _check(self, price: Tensor, kronos: Tensor, context: Tensor) -> None:
-        cfg = self.config
-        specs = (
-            ('price', price, (cfg.lookback, cfg.price_dim)),
-            ('kronos', kronos, (cfg.kronos_dim,)),
-            ('context', context, (cfg.context_dim,)),
-        )
-        for name, t, tail in specs:
-            if not isinstance(t, Tensor):
-                raise ValueError(f'{name} must be a torch.Tensor, got {type(t).__name__}')
-            if t.dim() != 1 + len(tail) or tuple(t.shape[1:]) != tail:
-                exp = ', '.join(['B'] + [str(s) for s in tail])
-                raise ValueError(f'{name} must have shape [{exp}], got {list(t.shape)}')
-        if not price.shape[0] == kronos.shape[0] == context.shape[0]:
-            raise ValueError(
-                f'batch sizes differ: price {price.shape[0]}, kronos {kronos.shape[0]}, '
-                f'context {context.shape[0]}'
-            )
-
     def forward(self, price: Tensor, kronos: Tensor, context: Tensor) -> dict[str, Tensor]:
         """Price [B,L,5], kronos [B,512], context [B,29] -> output dict (see module docstring)."""
-        self._check(price, kronos, context)
+        check_inputs(self.config, price, kronos, context)
         cfg, B = self.config, price.shape[0]
         x = self.patch(price.transpose(1, 2)).transpose(1, 2)  # [B,P,D]
         kv = self.kronos_norm(self.kronos_proj(kronos).view(B, cfg.n_kronos_tokens, cfg.d_model))
@@ -304,11 +226,6 @@ class TimeFormer(nn.Module):
         }
 
 # %% ../../nbs/02_timeformer.ipynb #6693fdac
-def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    n = mask.sum()
-    return torch.where(mask, values, torch.zeros_like(values)).sum() / n.clamp(min=1)
-
-
 def timeformer_loss(
     out: dict[str, Tensor], ret_target: Tensor, dir_target: Tensor, ret_scale: float = 1.0
 ) -> tuple[Tensor, dict[str, float]]:
@@ -321,18 +238,18 @@ def timeformer_loss(
     """
     ret, logit, s = out['ret'], out['dir_logit'], out['log_var']
     if ret_target.shape != ret.shape or dir_target.shape != logit.shape:
-        raise ValueError(
+        raise ModelError(
             f'targets must have shape {list(ret.shape)}, got ret_target '
             f'{list(ret_target.shape)}, dir_target {list(dir_target.shape)}'
         )
     ret_target, dir_target = ret_target.to(ret.dtype), dir_target.to(logit.dtype)
     m_ret, m_dir = ~torch.isnan(ret_target), ~torch.isnan(dir_target)
     err = (ret - torch.where(m_ret, ret_target, ret.detach())) / ret_scale
-    mse = _masked_mean(err**2, m_ret)
+    mse = masked_mean(err**2, m_ret)
     bce_el = F.binary_cross_entropy_with_logits(
         logit, torch.where(m_dir, dir_target, torch.zeros_like(logit)), reduction='none'
     )
-    bce = _masked_mean(bce_el, m_dir)
+    bce = masked_mean(bce_el, m_dir)
     s_ret, s_dir = s[0], s[1]
     total = torch.exp(-s_ret) * mse + s_ret + torch.exp(-s_dir) * bce + s_dir
     parts = {
