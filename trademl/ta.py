@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.signal import lfilter
 
-from .core import ConfigError, DataError
+from .core import ConfigError, DataError, MissingExtraError
 
 TA_FEATURES = (
     'rsi_14',
@@ -50,10 +50,9 @@ LOOKBACK = {
 _NS_PER_DAY = 86_400_000_000_000
 
 # %% auto #0
-__all__ = ['TA_FEATURES', 'MTF_FEATURES', 'TA_MTF_FEATURES', 'INTRADAY_ONLY', 'LOOKBACK', 'first_order_recursion',
-           'seeded_average', 'ema', 'wilder', 'rolling_sum', 'sma', 'rolling_std', 'rsi', 'macd', 'bollinger',
-           'true_range', 'atr', 'directional_movement', 'adx', 'obv_change', 'rolling_vwap', 'period_ids',
-           'in_progress_ema', 'mtf_bias', 'is_intraday', 'compute_ta_features']
+__all__ = ['TA_FEATURES', 'MTF_FEATURES', 'TA_MTF_FEATURES', 'INTRADAY_ONLY', 'LOOKBACK', 'per_symbol', 'price_exponents',
+           'first_order_recursion', 'rolling_sum', 'sma', 'ema', 'rsi', 'macd', 'bollinger', 'atr', 'adx', 'obv_change',
+           'rolling_vwap', 'period_ids', 'in_progress_ema', 'mtf_bias', 'is_intraday', 'compute_ta_features']
 
 # %% ../nbs/01b_ta.ipynb #5d3fe921
 def _safe_ratio(num: np.ndarray, den: np.ndarray, fallback: float) -> np.ndarray:
@@ -63,20 +62,61 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray, fallback: float) -> np.ndarray
     return np.where((den == 0) & ~np.isnan(num), fallback, ratio)
 
 
-def _lag_diff(x: np.ndarray) -> np.ndarray:
-    """x[t] - x[t-1] along axis 0; row 0 is NaN."""
-    out = np.full(x.shape, np.nan)
-    out[1:] = x[1:] - x[:-1]
-    return out
-
-
-def _window_sum(x: np.ndarray, start: int, n: int) -> np.ndarray:
-    """Per-column sum of rows start..start+n-1 (NaN if the panel is too short)."""
-    if start + n > x.shape[0]:
-        return np.full(x.shape[1:], np.nan)
-    return x[start : start + n].sum(axis=0)
+def _talib():
+    """The ``talib`` module (TA-Lib, a base dependency), or an error that names the fix."""
+    try:
+        import talib
+    except ImportError as e:
+        raise MissingExtraError(
+            'trademl.ta computes RSI, MACD, Bollinger bands, ATR, ADX, the EMAs and OBV with '
+            f"TA-Lib, which is not installed: pip install 'ta-lib>=0.6'  ({e})"
+        ) from None
+    return talib
 
 # %% ../nbs/01b_ta.ipynb #6a3c1670
+def per_symbol(fn, *arrays: np.ndarray, valid: np.ndarray | None = None, n_out: int = 1):
+    """Apply the 1-D function ``fn`` (a TA-Lib call) to each column's bars; NaN elsewhere.
+
+    ``arrays`` are (T, N); ``valid`` (default: the first array is not NaN) marks each column's
+    bars. They reach ``fn`` as one contiguous series (for a left-aligned column a view of its
+    first rows; a missing bar inside the column is skipped) and ``fn``'s outputs go back on the
+    same rows. Returns a (T, N) array, or a tuple of ``n_out`` of them.
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    valid = ~np.isnan(arrays[0]) if valid is None else np.asarray(valid, dtype=bool)
+    by_column = [np.ascontiguousarray(a.T) for a in arrays]
+    outs = np.full((n_out, *by_column[0].shape), np.nan)
+    for j, rows in enumerate(map(np.flatnonzero, valid.T)):
+        if rows.size == 0:
+            continue
+        at = slice(0, rows.size) if rows[-1] == rows.size - 1 else rows
+        result = fn(*(a[j, at] for a in by_column))
+        outs[:, j, at] = result if n_out > 1 else [result]
+    columns = tuple(np.ascontiguousarray(o.T) for o in outs)
+    return columns if n_out > 1 else columns[0]
+
+# %% ../nbs/01b_ta.ipynb #3716f627
+def price_exponents(close: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per column, the power of two that brings the first valid close near 1e4 (0 if none)."""
+    first = np.abs(close[np.argmax(valid, axis=0), np.arange(close.shape[1])])
+    ok = np.isfinite(first) & (first > 0)
+    return np.where(ok, np.round(np.log2(1e4 / np.where(ok, first, 1.0))), 0).astype(int)
+
+
+def _on_prices(fn, *prices: np.ndarray, n_out: int = 1, rescale: bool = False):
+    """``per_symbol`` over prices scaled exactly per column (the last one is the close).
+
+    ``rescale`` undoes the scale on outputs in price units (EMA, MACD, bands, ATR).
+    """
+    close = np.asarray(prices[-1], dtype=np.float64)
+    valid = ~np.isnan(close)
+    e = price_exponents(close, valid)
+    out = per_symbol(fn, *(np.ldexp(p, e) for p in prices), valid=valid, n_out=n_out)
+    if not rescale:
+        return out
+    return tuple(np.ldexp(o, -e) for o in out) if n_out > 1 else np.ldexp(out, -e)
+
+# %% ../nbs/01b_ta.ipynb #21d562b4
 def first_order_recursion(
     x: np.ndarray, seed_row: int, seed: np.ndarray, decay: float, gain: float
 ) -> np.ndarray:
@@ -95,26 +135,6 @@ def first_order_recursion(
     return out
 
 
-def seeded_average(x: np.ndarray, n: int, alpha: float, start: int = 0) -> np.ndarray:
-    """Exponential average seeded TA-Lib style.
-
-    The seed is the simple mean of rows start..start+n-1, placed at row
-    start+n-1; afterwards y[t] = alpha*x[t] + (1-alpha)*y[t-1].
-    """
-    seed_row = start + n - 1
-    return first_order_recursion(x, seed_row, _window_sum(x, start, n) / n, 1.0 - alpha, alpha)
-
-
-def ema(x: np.ndarray, n: int, start: int = 0) -> np.ndarray:
-    """TA-Lib EMA (alpha = 2/(n+1), SMA seed) of columns whose data start at ``start``."""
-    return seeded_average(x, n, 2.0 / (n + 1), start)
-
-
-def wilder(x: np.ndarray, n: int, start: int = 0) -> np.ndarray:
-    """Wilder smoothing (alpha = 1/n, SMA seed) of columns whose data start at ``start``."""
-    return seeded_average(x, n, 1.0 / n, start)
-
-# %% ../nbs/01b_ta.ipynb #21d562b4
 def rolling_sum(x: np.ndarray, w: int) -> np.ndarray:
     """Sum of the last ``w`` rows (t-w+1..t); NaN for t < w-1.  Exact lag sum."""
     out = np.full(x.shape, np.nan)
@@ -132,102 +152,59 @@ def sma(x: np.ndarray, w: int) -> np.ndarray:
     """Simple moving average over the last ``w`` rows (as TA-Lib SMA)."""
     return rolling_sum(x, w) / w
 
-
-def rolling_std(x: np.ndarray, w: int, mean: np.ndarray | None = None) -> np.ndarray:
-    """Population std over the last ``w`` rows (two-pass, around the window mean)."""
-    mean = sma(x, w) if mean is None else mean
-    out = np.full(x.shape, np.nan)
-    T = x.shape[0]
-    if w > T:
-        return out
-    centre = mean[w - 1 :]
-    acc = np.zeros_like(centre)
-    for lag in range(w):
-        dev = x[lag : T - w + 1 + lag] - centre
-        acc += dev * dev
-    out[w - 1 :] = np.sqrt(acc / w)
-    return out
-
 # %% ../nbs/01b_ta.ipynb #cdaf1585
+def ema(x: np.ndarray, n: int) -> np.ndarray:
+    """TA-Lib EMA(n) of each column (SMA seed, first value at row n-1)."""
+    return _on_prices(lambda c: _talib().EMA(c, n), x, rescale=True)
+
+
 def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
-    """Wilder RSI exactly as TA-Lib RSI (first value at row n); 50 if no movement."""
-    change = _lag_diff(close)
-    avg_gain = wilder(np.maximum(change, 0.0), n, start=1)
-    avg_loss = wilder(np.maximum(-change, 0.0), n, start=1)
-    return _safe_ratio(100.0 * avg_gain, avg_gain + avg_loss, 50.0)
+    """TA-Lib RSI(n) (Wilder, first value at row n); 50 where the price has not moved."""
+    ta = _talib()
+
+    def one(c: np.ndarray) -> np.ndarray:
+        out = ta.RSI(c, n)
+        moved = ta.ATR(c, c, c, n)  # Wilder average of |change|: RSI's denominator
+        return np.where((out == 0) & (moved < 1e-8), 50.0, out)
+
+    return _on_prices(one, close)
 
 
 def macd(
     close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """MACD line, signal and histogram exactly as TA-Lib MACD.
-
-    TA-Lib seeds the fast EMA with the mean of the ``fast`` closes ending at
-    row slow-1 (not at row fast-1), and the signal EMA from row slow-1; all
-    three outputs start at row slow+signal-2.
-    """
-    line = ema(close, fast, start=slow - fast) - ema(close, slow)
-    sig = ema(line, signal, start=slow - 1)
-    line[: slow + signal - 2] = np.nan
-    return line, sig, line - sig
+    """TA-Lib MACD line, signal and histogram (all three from row slow+signal-2)."""
+    return _on_prices(lambda c: _talib().MACD(c, fast, slow, signal), close, n_out=3, rescale=True)
 
 # %% ../nbs/01b_ta.ipynb #43d86757
 def bollinger(
     close: np.ndarray, n: int = 20, k: float = 2.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(upper, middle, lower) Bollinger bands: SMA(n) +- k * population std."""
-    middle = sma(close, n)
-    band = k * rolling_std(close, n, middle)
-    return middle + band, middle, middle - band
-
-
-def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """TA-Lib TRANGE: max(h-l, |h-prev close|, |l-prev close|); row 0 NaN."""
-    out = np.full(close.shape, np.nan)
-    prev = close[:-1]
-    h, lo = high[1:], low[1:]
-    out[1:] = np.maximum(h - lo, np.maximum(np.abs(h - prev), np.abs(lo - prev)))
-    return out
+    """TA-Lib BBANDS (upper, middle, lower): SMA(n) +- k * population std."""
+    return _on_prices(lambda c: _talib().BBANDS(c, n, k, k, 0), close, n_out=3, rescale=True)
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
-    """Average true range exactly as TA-Lib ATR (first value at row n)."""
-    return wilder(true_range(high, low, close), n, start=1)
+    """TA-Lib ATR(n), the Wilder average true range (first value at row n)."""
+    return _on_prices(lambda h, lo, c: _talib().ATR(h, lo, c, n), high, low, close, rescale=True)
 
 # %% ../nbs/01b_ta.ipynb #658d7746
-def directional_movement(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(+DM, -DM) with TA-Lib's tie rules; row 0 is NaN."""
-    up, down = _lag_diff(high), _lag_diff(low) * -1.0
-    plus = np.where((up > 0) & (up > down), up, 0.0)
-    minus = np.where((down > 0) & (up < down), down, 0.0)
-    plus[0] = minus[0] = np.nan
-    return plus, minus
-
-
 def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
-    """Average directional index exactly as TA-Lib ADX (first value at row 2n-1).
-
-    TA-Lib sums the first n-1 DM/TR values (rows 1..n-1), then applies the
-    Wilder running sum S[t] = S[t-1]*(1-1/n) + x[t]; DX is defined from row
-    n and ADX is its Wilder average seeded by the mean of DX[n..2n-1].
-    """
-    plus_dm, minus_dm = directional_movement(high, low)
-    decay = 1.0 - 1.0 / n
-
-    def wilder_sum(x: np.ndarray) -> np.ndarray:
-        return first_order_recursion(x, n - 1, _window_sum(x, 1, n - 1), decay, 1.0)
-
-    smoothed_tr = wilder_sum(true_range(high, low, close))
-    plus_di = _safe_ratio(100.0 * wilder_sum(plus_dm), smoothed_tr, 0.0)
-    minus_di = _safe_ratio(100.0 * wilder_sum(minus_dm), smoothed_tr, 0.0)
-    dx = _safe_ratio(100.0 * np.abs(minus_di - plus_di), minus_di + plus_di, 0.0)
-    dx[:n] = np.nan
-    return wilder(dx, n, start=n)
+    """TA-Lib ADX(n), the average directional index (first value at row 2n-1)."""
+    return _on_prices(lambda h, lo, c: _talib().ADX(h, lo, c, n), high, low, close)
 
 # %% ../nbs/01b_ta.ipynb #057e96b2
 def obv_change(close: np.ndarray, volume: np.ndarray, n: int = 10) -> np.ndarray:
-    """OBV[t] - OBV[t-n] (TA-Lib OBV), i.e. the signed volume of the last n bars."""
-    return rolling_sum(np.sign(_lag_diff(close)) * volume, n)
+    """OBV[t] - OBV[t-n] of TA-Lib's OBV, i.e. the signed volume of the last n bars."""
+    ta = _talib()
+
+    def one(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+        obv = ta.OBV(c, v)
+        out = np.full(obv.shape, np.nan)
+        out[n:] = obv[n:] - obv[:-n]
+        return out
+
+    return per_symbol(one, close, volume)
 
 
 def rolling_vwap(
