@@ -50,9 +50,9 @@ LOOKBACK = {
 _NS_PER_DAY = 86_400_000_000_000
 
 # %% auto #0
-__all__ = ['TA_FEATURES', 'MTF_FEATURES', 'TA_MTF_FEATURES', 'INTRADAY_ONLY', 'LOOKBACK', 'per_symbol', 'price_exponents',
-           'first_order_recursion', 'rolling_sum', 'sma', 'ema', 'rsi', 'macd', 'bollinger', 'atr', 'adx', 'obv_change',
-           'rolling_vwap', 'period_ids', 'in_progress_ema', 'mtf_bias', 'is_intraday', 'compute_ta_features']
+__all__ = ['TA_FEATURES', 'MTF_FEATURES', 'TA_MTF_FEATURES', 'INTRADAY_ONLY', 'LOOKBACK', 'per_symbol', 'first_order_recursion',
+           'rolling_sum', 'sma', 'ema', 'rsi', 'macd', 'bollinger', 'atr', 'adx', 'obv_change', 'rolling_vwap',
+           'period_ids', 'in_progress_ema', 'mtf_bias', 'is_intraday', 'compute_ta_features']
 
 # %% ../nbs/01b_ta.ipynb #5d3fe921
 def _safe_ratio(num: np.ndarray, den: np.ndarray, fallback: float) -> np.ndarray:
@@ -95,27 +95,6 @@ def per_symbol(fn, *arrays: np.ndarray, valid: np.ndarray | None = None, n_out: 
     columns = tuple(np.ascontiguousarray(o.T) for o in outs)
     return columns if n_out > 1 else columns[0]
 
-# %% ../nbs/01b_ta.ipynb #3716f627
-def price_exponents(close: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Per column, the power of two that brings the first valid close near 1e4 (0 if none)."""
-    first = np.abs(close[np.argmax(valid, axis=0), np.arange(close.shape[1])])
-    ok = np.isfinite(first) & (first > 0)
-    return np.where(ok, np.round(np.log2(1e4 / np.where(ok, first, 1.0))), 0).astype(int)
-
-
-def _on_prices(fn, *prices: np.ndarray, n_out: int = 1, rescale: bool = False):
-    """``per_symbol`` over prices scaled exactly per column (the last one is the close).
-
-    ``rescale`` undoes the scale on outputs in price units (EMA, MACD, bands, ATR).
-    """
-    close = np.asarray(prices[-1], dtype=np.float64)
-    valid = ~np.isnan(close)
-    e = price_exponents(close, valid)
-    out = per_symbol(fn, *(np.ldexp(p, e) for p in prices), valid=valid, n_out=n_out)
-    if not rescale:
-        return out
-    return tuple(np.ldexp(o, -e) for o in out) if n_out > 1 else np.ldexp(out, -e)
-
 # %% ../nbs/01b_ta.ipynb #21d562b4
 def first_order_recursion(
     x: np.ndarray, seed_row: int, seed: np.ndarray, decay: float, gain: float
@@ -155,7 +134,7 @@ def sma(x: np.ndarray, w: int) -> np.ndarray:
 # %% ../nbs/01b_ta.ipynb #cdaf1585
 def ema(x: np.ndarray, n: int) -> np.ndarray:
     """TA-Lib EMA(n) of each column (SMA seed, first value at row n-1)."""
-    return _on_prices(lambda c: _talib().EMA(c, n), x, rescale=True)
+    return per_symbol(lambda c: _talib().EMA(c, n), x)
 
 
 def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
@@ -165,33 +144,37 @@ def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     def one(c: np.ndarray) -> np.ndarray:
         out = ta.RSI(c, n)
         moved = ta.ATR(c, c, c, n)  # Wilder average of |change|: RSI's denominator
-        return np.where((out == 0) & (moved < 1e-8), 50.0, out)
+        return np.where((out == 0) & (moved == 0), 50.0, out)
 
-    return _on_prices(one, close)
+    return per_symbol(one, close)
 
 
 def macd(
     close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TA-Lib MACD line, signal and histogram (all three from row slow+signal-2)."""
-    return _on_prices(lambda c: _talib().MACD(c, fast, slow, signal), close, n_out=3, rescale=True)
+    return per_symbol(lambda c: _talib().MACD(c, fast, slow, signal), close, n_out=3)
 
 # %% ../nbs/01b_ta.ipynb #43d86757
 def bollinger(
     close: np.ndarray, n: int = 20, k: float = 2.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TA-Lib BBANDS (upper, middle, lower): SMA(n) +- k * population std."""
-    return _on_prices(lambda c: _talib().BBANDS(c, n, k, k, 0), close, n_out=3, rescale=True)
+    return per_symbol(lambda c: _talib().BBANDS(c, n, k, k, 0), close, n_out=3)
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
     """TA-Lib ATR(n), the Wilder average true range (first value at row n)."""
-    return _on_prices(lambda h, lo, c: _talib().ATR(h, lo, c, n), high, low, close, rescale=True)
+    return per_symbol(
+        lambda h, lo, c: _talib().ATR(h, lo, c, n), high, low, close, valid=~np.isnan(close)
+    )
 
 # %% ../nbs/01b_ta.ipynb #658d7746
 def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
     """TA-Lib ADX(n), the average directional index (first value at row 2n-1)."""
-    return _on_prices(lambda h, lo, c: _talib().ADX(h, lo, c, n), high, low, close)
+    return per_symbol(
+        lambda h, lo, c: _talib().ADX(h, lo, c, n), high, low, close, valid=~np.isnan(close)
+    )
 
 # %% ../nbs/01b_ta.ipynb #057e96b2
 def obv_change(close: np.ndarray, volume: np.ndarray, n: int = 10) -> np.ndarray:
