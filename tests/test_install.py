@@ -26,27 +26,27 @@ HEAVY = [
     'alpaca',
     'dotenv',
     'yfinance',
-    'talib',
     'skfolio',
     'nbdev',
     'matplotlib',
     'IPython',
 ]
 
-BLOCKER = textwrap.dedent(f"""
+BLOCKER = textwrap.dedent("""
     import sys, importlib.abc
-    HEAVY = {HEAVY!r}
+    HEAVY = {heavy!r}
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in HEAVY: raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: base install)")
+            if name.split('.')[0] in HEAVY: raise ModuleNotFoundError(f"No module named {name!r} (blocked: base install)")
     sys.meta_path.insert(0, Block())
 """)
 
 
-def run_base_only(code):
-    "Run `code` in a fresh interpreter where every optional dependency is unimportable."
+def run_base_only(code, also_missing=()):
+    "Run `code` in a fresh interpreter where every optional dependency (and `also_missing`) is unimportable."
+    blocker = BLOCKER.replace('{heavy!r}', repr([*HEAVY, *also_missing]))
     return subprocess.run(
-        [sys.executable, '-c', BLOCKER + textwrap.dedent(code)],
+        [sys.executable, '-c', blocker + textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -61,6 +61,10 @@ def test_import_and_sample_work_with_the_base_install_alone():
         p = load_panel('sample'); assert len(p) == 10062
         s, d = describe('sample'); assert d == []
         assert len(make_synthetic_panel(2, 300)) == 600
+        import trademl.ta, talib  # TA-Lib is a base dependency
+        from trademl.data import panel_arrays
+        f, _ = trademl.ta.compute_ta_features(panel_arrays(p))
+        assert set(f) == set(trademl.ta.TA_MTF_FEATURES)
         heavy = [m for m in sys.modules if m.split('.')[0] in HEAVY]
         assert not heavy, heavy
         print('ok', trademl.__version__)
@@ -79,6 +83,25 @@ def test_missing_extra_names_the_extra():
         try: load_panel('yfinance', symbols=['SPY'])
         except MissingExtraError as e: assert "trademl[online]" in str(e); print('ok')
     """)
+    assert r.returncode == 0 and 'ok' in r.stdout, r.stderr
+
+
+def test_talib_is_a_base_dependency_with_a_clear_error_if_missing():
+    cfg = configparser.ConfigParser(delimiters=['='])
+    cfg.read(ROOT / 'settings.ini')
+    d = cfg['DEFAULT']
+    assert any(r.startswith('ta-lib>=') for r in d['requirements'].split()), d['requirements']
+    assert not any(r.startswith('ta-lib') for r in d['dev_requirements'].split())
+    r = run_base_only(
+        """
+        import numpy as np
+        import trademl.ta
+        from trademl.core import MissingExtraError
+        try: trademl.ta.rsi(np.ones((30, 1)))
+        except MissingExtraError as e: assert "pip install 'ta-lib" in str(e), str(e); print('ok')
+        """,
+        also_missing=['talib'],
+    )
     assert r.returncode == 0 and 'ok' in r.stdout, r.stderr
 
 

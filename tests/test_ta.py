@@ -310,3 +310,97 @@ def test_short_panel_all_nan_warmup():
     feats, _ = tf.compute_ta_features(p)
     for name in tf.LOOKBACK:
         assert np.isnan(feats[name]).all(), name
+
+
+# ---------------------------------------------------------------- TA-Lib vs the former NumPy code
+def former_numpy_features(p):
+    """The 12 TA features as trademl's own NumPy code computed them before TA-Lib did."""
+    from ta_reference import reference_ta_block
+
+    h, lo, c, v = (np.asarray(p[k], float) for k in ('high', 'low', 'close', 'volume'))
+    with np.errstate(divide='ignore', invalid='ignore'):
+        old = reference_ta_block(h, lo, c, v)
+    return {k: np.where(np.isnan(c), np.nan, x) for k, x in old.items()}
+
+
+def sample_bars():
+    from trademl.data import load_panel, panel_arrays
+
+    pa = panel_arrays(load_panel('sample'))
+    return {k: pa[k] for k in ('open', 'high', 'low', 'close', 'volume', 'dates')}
+
+
+@pytest.mark.parametrize('make', [make_panel, degenerate_panel, sample_bars])
+def test_features_equal_the_former_numpy_code(make):
+    """Same warm-up (NaN) rows, and values within 1e-8 (in practice ~1e-12) after it."""
+    p = make()
+    old = former_numpy_features(p)
+    new, _ = tf.compute_ta_features(p)
+    for name in tf.TA_FEATURES:
+        np.testing.assert_array_equal(np.isnan(new[name]), np.isnan(old[name]), err_msg=name)
+        np.testing.assert_allclose(new[name], old[name], rtol=0, atol=1e-8, err_msg=name)
+
+
+def long_panel(frames):
+    """A long (symbol, date) panel from {symbol: (dates, panel column index)} of make_panel()."""
+    import pandas as pd
+
+    base = make_panel(lengths=(400, 400, 400), seed=11)
+    rows = []
+    for sym, (days, j) in frames.items():
+        n = len(days)
+        cols = {k: base[k][:n, j] for k in ('open', 'high', 'low', 'close', 'volume')}
+        rows.append(pd.DataFrame({'symbol': sym, 'date': days, **cols}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_ragged_calendar_each_symbol_over_its_own_bars():
+    """A late listing and a symbol with missing days: each symbol's features are those of its own bars."""
+    from trademl.data import panel_arrays
+
+    cal = business_days(400)
+    gaps = np.delete(cal, [50, 51, 200])  # three missing bars
+    frames = {'AAA': (cal, 0), 'LATE': (cal[150:], 1), 'GAPS': (gaps, 2)}
+    pa = panel_arrays(long_panel(frames))
+    feats, _ = tf.compute_ta_features(pa)
+    frame = pa.to_frame(feats)
+    for sym, (days, j) in frames.items():
+        alone = panel_arrays(long_panel({sym: (days, j)}))
+        mine, _ = tf.compute_ta_features(alone)
+        got = frame.xs(sym)
+        assert list(got.index) == list(days)
+        for name in tf.TA_FEATURES:
+            np.testing.assert_array_equal(got[name].to_numpy(), mine[name][:, 0], err_msg=name)
+        c, h, lo = (alone[k][:, 0] for k in ('close', 'high', 'low'))
+        assert_oracle(got['rsi_14'], talib.RSI(c, 14))
+        assert_oracle(got['adx_14'], talib.ADX(h, lo, c, 14))
+
+
+def test_missing_bar_inside_a_column_is_skipped():
+    """A NaN bar inside a column: TA-Lib indicators run over the other bars; the rolling-window
+    normalisations (VWAP, volume ratio, OBV trend) are NaN while their window holds the gap."""
+    p = make_panel(lengths=(300,), seed=2)
+    holed = {k: v.copy() for k, v in p.items()}
+    for key in ('open', 'high', 'low', 'close', 'volume'):
+        holed[key][120] = np.nan
+    with_gap, _ = tf.compute_ta_features(holed)
+    skipped = {k: np.delete(v, 120, axis=0) for k, v in p.items()}
+    without, _ = tf.compute_ta_features(skipped)
+    talib_based = ('rsi_14', 'macd', 'macd_signal', 'macd_hist', 'bb_position', 'atr_norm')
+    talib_based += ('adx_14', 'ema9_rel', 'ema21_rel')
+    for name in talib_based:
+        assert np.isnan(with_gap[name][120]).all(), name
+        np.testing.assert_array_equal(np.delete(with_gap[name], 120, axis=0), without[name])
+    for name, w in (('vwap_distance', 20), ('volume_ratio', 20), ('obv_trend', 10)):
+        assert np.isnan(with_gap[name][120 : 120 + w]).all(), name
+        assert np.isfinite(with_gap[name][120 + w :]).all(), name
+
+
+def test_price_scale_does_not_matter():
+    """A symbol priced in 1e-9 units gets the same features as one priced in tens."""
+    p = make_panel(lengths=(300, 200), seed=4)
+    tiny = {k: (v * 1e-10 if k in ('open', 'high', 'low', 'close') else v) for k, v in p.items()}
+    big, _ = tf.compute_ta_features(p)
+    small, _ = tf.compute_ta_features(tiny)
+    for name in tf.TA_FEATURES:
+        np.testing.assert_allclose(small[name], big[name], rtol=1e-9, atol=1e-12, err_msg=name)
