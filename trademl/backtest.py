@@ -11,9 +11,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, DataError, atomic_path, atomic_write_text, require
-from .costs import CostModel, causal_liquidity
-from .metrics import drawdown_series, performance_stats
+from trademl.core import (
+    ConfigError,
+    DataError,
+    atomic_path,
+    atomic_write_text,
+    require,
+)
+from trademl.costs import (
+    CostModel,
+    causal_liquidity,
+)
+from trademl.metrics import (
+    drawdown_series,
+    performance_stats,
+)
 
 COST_KEYS = ('fee', 'spread', 'impact', 'borrow')
 

@@ -5,14 +5,22 @@
 # %% ../nbs/07_broker.ipynb #bbeb92a8
 from __future__ import annotations
 
+import hashlib
+import math
+import numbers
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
-from .core import TrademlError
-
-
-class BrokerError(TrademlError):
-    """The broker refused or failed a request; the message says which request and why (never contains secrets)."""
+# BrokerError is re-exported: `from trademl.broker import BrokerError`
+from trademl.core import (
+    BrokerError,
+    get_logger,
+)
 
 
 class DuplicateOrderError(BrokerError):
@@ -85,35 +93,29 @@ class Broker(Protocol):
 
     name: str
 
-    def account(self) -> Account: ...
-    def positions(self) -> dict[str, Position]: ...
-    def submit(
-        self, request: OrderRequest
-    ) -> Order: ...  # raises DuplicateOrderError on a reused client_order_id
-    def cancel(self, order_id: str) -> None: ...
-    def orders(self, status: str = 'open') -> list[Order]: ...  # 'open' | 'closed' | 'all'
-    def order_by_client_id(self, client_order_id: str) -> Order | None: ...
+    def account(self) -> Account:
+        """Cash, equity and status of the account."""
+
+    def positions(self) -> dict[str, Position]:
+        """Open positions by symbol."""
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Send an order; `DuplicateOrderError` on a reused client_order_id."""
+
+    def cancel(self, order_id: str) -> None:
+        """Cancel an open order."""
+
+    def orders(self, status: str = 'open') -> list[Order]:
+        """Orders by status: 'open' | 'closed' | 'all'."""
+
+    def order_by_client_id(self, client_order_id: str) -> Order | None:
+        """The order with this client_order_id, or None."""
 
 # %% auto #0
-__all__ = ['log', 'OPEN_STATUSES', 'ORDER_QUERIES', 'KEY_VARS', 'BrokerError', 'DuplicateOrderError', 'Account', 'Position',
-           'OrderRequest', 'Order', 'Broker', 'check_request', 'SimBroker', 'AlpacaBroker', 'get_broker']
+__all__ = ['log', 'OPEN_STATUSES', 'ORDER_QUERIES', 'KEY_VARS', 'DuplicateOrderError', 'Account', 'Position', 'OrderRequest',
+           'Order', 'Broker', 'check_request', 'SimBroker']
 
 # %% ../nbs/07_broker.ipynb #eb747fb2
-import hashlib
-import math
-import numbers
-import os
-import sqlite3
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime, timezone
-from pathlib import Path
-from typing import Any
-from uuid import UUID
-
-from .core import get_logger, require
-
 log = get_logger('trademl.broker')
 OPEN_STATUSES = ('new', 'accepted', 'partially_filled', 'pending_new')
 ORDER_QUERIES = ('open', 'closed', 'all')
@@ -414,248 +416,11 @@ class SimBroker:
         )
         c.execute('INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?)', (oid, day, sym, dq, px, cost))
 
-# %% ../nbs/07_broker.ipynb #ebf488aa
-_DUPLICATE = 'client_order_id must be unique'
-_TRANSIENT = (500, 502, 503)
+# %% ../nbs/07_broker.ipynb #5cdf177c
+def __getattr__(name: str):
+    """`AlpacaBroker` and `get_broker` live in `trademl.alpaca_broker`; import them from here too."""
+    if name in ('AlpacaBroker', 'get_broker'):
+        from trademl import alpaca_broker
 
-
-def _load_keys(env_file: str | Path | None) -> tuple[str, str]:
-    """The Alpaca key and secret from the environment, else from `env_file` (not copied into os.environ)."""
-    from dotenv import dotenv_values
-
-    found = {k: os.environ.get(k) for k in KEY_VARS}
-    if not all(found.values()) and env_file and Path(env_file).is_file():
-        file = dotenv_values(env_file)
-        found = {k: found[k] or file.get(k) for k in KEY_VARS}
-    missing = [k for k in KEY_VARS if not found[k]]
-    if missing:
-        raise BrokerError(
-            f'Alpaca credentials missing: set {" and ".join(missing)} in the environment '
-            f'or in the file {str(env_file)!r}'
-        )
-    return found[KEY_VARS[0]], found[KEY_VARS[1]]
-
-
-def _f(x: Any, default: float = 0.0) -> float:
-    """A float from Alpaca's string numbers (None or '' -> default)."""
-    return default if x is None or x == '' else float(x)
-
-
-def _order_from(d: Mapping) -> Order:
-    """A shared `Order` from an Alpaca order dict."""
-    px = d.get('filled_avg_price')
-    return Order(
-        id=str(d['id']),
-        client_order_id=str(d['client_order_id']),
-        symbol=str(d.get('symbol') or ''),
-        qty=_f(d.get('qty')),
-        side=str(d.get('side') or ''),
-        status=str(d['status']),
-        filled_qty=_f(d.get('filled_qty')),
-        filled_avg_price=None if px in (None, '') else float(px),
-        submitted_at=d.get('submitted_at'),
-        type=str(d.get('type') or d.get('order_type') or 'market'),
-    )
-
-
-def _position_from(d: Mapping) -> Position:
-    """A shared `Position` from an Alpaca position dict (qty negative for side 'short')."""
-    qty = abs(_f(d.get('qty'))) * (-1.0 if d.get('side') == 'short' else 1.0)
-    mv = d.get('market_value')
-    return Position(
-        symbol=str(d['symbol']),
-        qty=qty,
-        avg_entry_price=_f(d.get('avg_entry_price')),
-        market_value=_f(mv) if mv not in (None, '') else qty * _f(d.get('current_price')),
-    )
-
-# %% ../nbs/07_broker.ipynb #fc8385d1
-class AlpacaBroker:
-    """Alpaca through alpaca-py's `TradingClient`: paper unless `live=True` and TRADEML_ALLOW_LIVE=1."""
-
-    def __init__(
-        self,
-        paper: bool = True,
-        url_override: str | None = None,
-        live: bool = False,
-        env_file: str | Path | None = '.env',
-        retries: int = 3,
-        retry_wait: float = 1.0,
-        name: str = 'alpaca',
-    ):
-        """Connect with keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY (environment first, then `env_file`)."""
-        require('alpaca', 'AlpacaBroker')
-        require('dotenv', 'AlpacaBroker')
-        from alpaca.common.enums import BaseURL
-        from alpaca.trading.client import TradingClient
-
-        if live and os.environ.get('TRADEML_ALLOW_LIVE') != '1':
-            raise BrokerError(
-                'live trading refused: it needs both live=True and the environment variable '
-                'TRADEML_ALLOW_LIVE=1'
-            )
-        if not live and not paper:
-            raise BrokerError(
-                'paper=False: to trade live pass live=True (and set TRADEML_ALLOW_LIVE=1)'
-            )
-        self.paper, self.name = not live, name
-        self.retries, self.retry_wait = max(int(retries), 0), float(retry_wait)
-        self.url = (
-            url_override or (BaseURL.TRADING_PAPER if self.paper else BaseURL.TRADING_LIVE).value
-        )
-        key, secret = _load_keys(env_file)
-        self._client = TradingClient(
-            api_key=key,
-            secret_key=secret,
-            paper=self.paper,
-            raw_data=True,
-            url_override=url_override,
-        )
-        if (
-            getattr(self._client, '_api_key', None),
-            getattr(self._client, '_secret_key', None),
-        ) != (key, secret):
-            raise BrokerError(
-                'alpaca-py internals changed: cannot find the keys to scrub them from error messages'
-            )
-
-    def __repr__(self) -> str:
-        return f'AlpacaBroker({"paper" if self.paper else "LIVE"}, url={self.url!r})'
-
-    __str__ = __repr__
-
-    def _scrub(self, text: str) -> str:
-        """`text` with the key and the secret replaced by '***'."""
-        for s in (
-            getattr(self._client, '_api_key', None),
-            getattr(self._client, '_secret_key', None),
-        ):
-            if s:
-                text = text.replace(s, '***')
-        return text
-
-    def _error(self, what: str, e: Exception, cid: str | None = None) -> BrokerError:
-        """A scrubbed `BrokerError` (or `DuplicateOrderError` for a submit) from an alpaca-py or requests error."""
-        status = getattr(e, 'status_code', None)
-        try:
-            msg = str(e.message)  # APIError parses the JSON body on access
-        except Exception:
-            msg = str(e)[:500]
-        msg = self._scrub(msg)
-        if cid is not None and _DUPLICATE in msg:
-            return DuplicateOrderError(cid, f'{what}: {msg}')
-        if status is None:
-            return BrokerError(f'{what}: {type(e).__name__}: {msg}')
-        return BrokerError(f'{what}: HTTP {status}: {msg}')
-
-    def _call(
-        self, what: str, fn: Callable, *args: Any, cid: str | None = None, none_on_404: bool = False
-    ) -> Any:
-        """Call the client, retrying HTTP 500/502/503 and connection errors; raise scrubbed `BrokerError`s."""
-        import requests
-        from alpaca.common.exceptions import APIError
-
-        err: BrokerError | None = None
-        for attempt in range(self.retries + 1):
-            try:
-                return fn(*args)
-            except APIError as e:
-                if none_on_404 and e.status_code == 404:
-                    return None
-                transient, err = e.status_code in _TRANSIENT, self._error(what, e, cid)
-            except requests.RequestException as e:  # connection errors and timeouts are transient
-                transient = isinstance(e, (requests.ConnectionError, requests.Timeout))
-                err = self._error(what, e, cid)
-            if not transient or attempt == self.retries:
-                break
-            log.warning('%s failed (%s); retry %d of %d', what, err, attempt + 1, self.retries)
-            time.sleep(self.retry_wait)
-        raise err  # raised here, outside `except`: no alpaca context attached
-
-    def account(self) -> Account:
-        """Cash, equity and buying power of the Alpaca account."""
-        d = self._call('account', self._client.get_account)
-        return Account(
-            cash=_f(d.get('cash')),
-            equity=_f(d.get('equity') or d.get('portfolio_value')),
-            buying_power=_f(d.get('buying_power')),
-            currency=str(d.get('currency') or 'USD'),
-            status=str(d.get('status') or ''),
-        )
-
-    def positions(self) -> dict[str, Position]:
-        """Open positions by symbol (signed qty)."""
-        return {
-            p.symbol: p
-            for p in map(_position_from, self._call('positions', self._client.get_all_positions))
-        }
-
-    def submit(self, request: OrderRequest) -> Order:
-        """Submit a day market order; a reused client_order_id raises `DuplicateOrderError` (also after a retry)."""
-        from alpaca.trading.enums import OrderSide, TimeInForce
-        from alpaca.trading.requests import MarketOrderRequest
-
-        check_request(request)
-        cid = request.client_order_id
-        req = MarketOrderRequest(
-            symbol=request.symbol,
-            qty=float(request.qty),
-            side=OrderSide(request.side),
-            time_in_force=TimeInForce.DAY,
-            client_order_id=cid,
-        )
-        order = _order_from(self._call(f'submit {cid!r}', self._client.submit_order, req, cid=cid))
-        log.info(
-            'alpaca: submitted %s %s %s (%s): %s',
-            request.side,
-            request.qty,
-            request.symbol,
-            cid,
-            order.status,
-        )
-        return order
-
-    def orders(self, status: str = 'open') -> list[Order]:
-        """Orders that are 'open', 'closed' or 'all' (up to 500, oldest first)."""
-        from alpaca.common.enums import Sort
-        from alpaca.trading.enums import QueryOrderStatus
-        from alpaca.trading.requests import GetOrdersRequest
-
-        _check_query(status)
-        req = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, direction=Sort.ASC)
-        return [
-            _order_from(d) for d in self._call(f'orders {status!r}', self._client.get_orders, req)
-        ]
-
-    def order_by_client_id(self, client_order_id: str) -> Order | None:
-        """The order with this client_order_id, or None (HTTP 404)."""
-        d = self._call(
-            f'order {client_order_id!r}',
-            self._client.get_order_by_client_id,
-            client_order_id,
-            none_on_404=True,
-        )
-        return None if d is None else _order_from(d)
-
-    def cancel(self, order_id: str) -> None:
-        """Cancel an open order by its Alpaca id (a UUID)."""
-        try:
-            UUID(str(order_id))
-        except ValueError:
-            raise BrokerError(
-                f'cancel: order id {order_id!r} is not an Alpaca order id (a UUID)'
-            ) from None
-        self._call(f'cancel {order_id!r}', self._client.cancel_order_by_id, str(order_id))
-
-    def cancel_all(self) -> int:
-        """Cancel every open order; return how many cancel requests Alpaca accepted."""
-        res = self._call('cancel all', self._client.cancel_orders) or []
-        return sum(1 for r in res if 200 <= int(r.get('status', 0)) < 300)
-
-# %% ../nbs/07_broker.ipynb #058be49a
-def get_broker(kind: str, **options: Any) -> SimBroker | AlpacaBroker:
-    """A broker by kind: 'sim' (SimBroker(path, ...)) or 'alpaca' (AlpacaBroker(...))."""
-    kinds = {'sim': SimBroker, 'alpaca': AlpacaBroker}
-    if kind not in kinds:
-        raise BrokerError(f'broker kind: must be one of {sorted(kinds)}, got {kind!r}')
-    return kinds[kind](**options)
+        return getattr(alpaca_broker, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import data as tdata
+from trademl import (
+    data as tdata,
+)
 from trademl.core import (
     ConfigError,
     RunInterrupted,

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError
+from trademl.core import (
+    Config,
+    ConfigError,
+)
 
 # %% auto #0
 __all__ = ['CostModel', 'causal_liquidity']

@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import data as tdata
-from .core import atomic_write_text, project_paths
+from trademl import (
+    data as tdata,
+)
+from trademl.core import (
+    atomic_write_text,
+    project_paths,
+)
 
 # %% auto #0
 __all__ = ['markdown_table', 'data_report', 'describe_sample', 'train_sample_models', 'validate_sample', 'write_demo_configs',

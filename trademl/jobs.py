@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import data as tdata
+from trademl import (
+    data as tdata,
+)
 from trademl.core import (
     BrokerError,
     ConfigError,

@@ -9,16 +9,22 @@ import hashlib
 import json
 import math
 import re
-import sqlite3
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from trademl.blotter import (  # re-exported: `from trademl.live import Blotter` keeps working
+    ERROR,
+    PENDING,
+    Blotter,
+    _day,
+    _now,
+    reconcile,
+    reconcile_report,
+)
 from trademl.broker import (
     Account,
     Broker,
@@ -28,23 +34,18 @@ from trademl.broker import (
     OrderRequest,
     Position,
 )
-from .core import Config, ConfigError, TrademlError
+from trademl.core import (
+    Config,
+    ConfigError,
+    DataError,
+    TripwireError,
+)
 
 _EPS = 1e-12
-PENDING = 'pending_submit'  # blotter status written just before `broker.submit`
-ERROR = 'error'  # blotter status of a submit the broker refused
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec='seconds')
-
-
-def _day(asof) -> pd.Timestamp:
-    return pd.Timestamp(asof).normalize()
 
 # %% auto #0
-__all__ = ['PENDING', 'ERROR', 'CASH', 'PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'Blotter',
-           'reconcile', 'reconcile_report', 'TripwireError', 'check_tripwires', 'RebalanceResult', 'rebalance']
+__all__ = ['PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires', 'RebalanceResult',
+           'rebalance']
 
 # %% ../nbs/07b_live.ipynb #83ab52a8
 @dataclass
@@ -150,16 +151,16 @@ def plan_orders(
 ) -> pd.DataFrame:
     """One row per symbol in targets ∪ positions: quantities, side, notional, client_order_id and action ('submit' | 'skip: …')."""
     if not (isinstance(equity, (int, float)) and math.isfinite(equity) and equity > 0):
-        raise TrademlError(f'plan_orders: equity must be a positive number, got {equity!r}')
+        raise ConfigError(f'plan_orders: equity must be a positive number, got {equity!r}')
     targets = pd.Series(targets, dtype=float)
     held = _qty_map(positions)
     rows = []
     for sym in sorted(set(map(str, targets.index)) | set(held)):
         w, cur, price = float(targets.get(sym, 0.0)), held.get(sym, 0.0), _price(prices, sym)
         if not math.isfinite(w):
-            raise TrademlError(f'plan_orders: target weight for {sym} is {w}, not a number')
+            raise ConfigError(f'plan_orders: target weight for {sym} is {w}, not a number')
         if (w != 0 or cur != 0) and not (math.isfinite(price) and price > 0):
-            raise TrademlError(
+            raise DataError(
                 f'plan_orders: no valid price for {sym} (got {price!r}); it needs one to trade'
             )
         tgt = _target_qty(w, price, equity, cfg) if w != 0 else 0.0
@@ -208,250 +209,10 @@ def current_weights(positions: Mapping, prices: pd.Series, equity: float) -> pd.
         elif isinstance(p, Position):
             out[sym] = p.market_value / equity
         else:
-            raise TrademlError(f'current_weights: no price for held symbol {sym}')
+            raise DataError(f'current_weights: no price for held symbol {sym}')
     return pd.Series(out, dtype=float)
 
-# %% ../nbs/07b_live.ipynb #06fb3403
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, strategy TEXT, asof TEXT, broker TEXT, started_at TEXT,
-    finished_at TEXT, status TEXT, message TEXT);
-CREATE TABLE IF NOT EXISTS orders(client_order_id TEXT PRIMARY KEY, run_id TEXT, symbol TEXT, side TEXT, qty REAL,
-    status TEXT, broker_order_id TEXT, submitted_at TEXT, updated_at TEXT, message TEXT);
-CREATE TABLE IF NOT EXISTS fills(client_order_id TEXT, qty REAL, price REAL, at TEXT);
-CREATE TABLE IF NOT EXISTS snapshots(run_id TEXT, symbol TEXT, qty REAL, price REAL, equity REAL);
-"""
-CASH = '$CASH'  # snapshot row holding the account's cash (qty) and equity
-
-
-class Blotter:
-    """Record of runs, orders, fills and account snapshots in one SQLite file; every write is its own transaction."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path))
-        with self.conn:
-            self.conn.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database connection."""
-        self.conn.close()
-
-    def __enter__(self) -> Blotter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def start_run(self, strategy: str, asof, broker: str) -> str:
-        """Insert a 'running' run and return its id."""
-        run_id = f'{_day(asof):%Y%m%d}-{datetime.now(UTC):%H%M%S}-{uuid.uuid4().hex[:8]}'
-        with self.conn:
-            self.conn.execute(
-                'INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)',
-                (run_id, strategy, f'{_day(asof):%Y-%m-%d}', broker, _now(), None, 'running', ''),
-            )
-        return run_id
-
-    def finish_run(self, run_id: str, status: str, message: str = '') -> None:
-        """Mark a run finished with `status` ('done' | 'halted' | 'failed') and a message."""
-        with self.conn:
-            cur = self.conn.execute(
-                'UPDATE runs SET finished_at=?, status=?, message=? WHERE run_id=?',
-                (_now(), status, message, run_id),
-            )
-        if cur.rowcount == 0:
-            raise TrademlError(f'blotter {self.path}: no run {run_id!r}')
-
-    def record_order(
-        self,
-        client_order_id: str,
-        *,
-        run_id: str | None = None,
-        symbol: str | None = None,
-        side: str | None = None,
-        qty: float | None = None,
-        status: str | None = None,
-        broker_order_id: str | None = None,
-        submitted_at: str | None = None,
-        message: str | None = None,
-    ) -> None:
-        """Insert an order, or update the given (non-None) fields of an existing one; its run_id never changes."""
-        kept = ('symbol', 'side', 'qty', 'status', 'broker_order_id', 'submitted_at', 'message')
-        sets = ', '.join(f'{k}=COALESCE(excluded.{k}, {k})' for k in kept)
-        with self.conn:
-            self.conn.execute(
-                f'INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(client_order_id) '
-                f'DO UPDATE SET {sets}, updated_at=excluded.updated_at',
-                (
-                    client_order_id,
-                    run_id,
-                    symbol,
-                    side,
-                    qty,
-                    status,
-                    broker_order_id,
-                    submitted_at,
-                    _now(),
-                    message,
-                ),
-            )
-
-    def record_fill(
-        self, client_order_id: str, qty: float, price: float | None, at: str | None = None
-    ) -> None:
-        """Append a fill (an increment of filled quantity at `price`)."""
-        with self.conn:
-            self.conn.execute(
-                'INSERT INTO fills VALUES (?,?,?,?)', (client_order_id, qty, price, at or _now())
-            )
-
-    def snapshot(self, run_id: str, account: Account, positions: Mapping) -> None:
-        """Store the account (a '$CASH' row: qty = cash) and each position (price = market value / qty) with the equity."""
-        rows = [(run_id, CASH, account.cash, 1.0, account.equity)]
-        for sym, p in (positions or {}).items():
-            qty = float(p.qty if isinstance(p, Position) else p)
-            price = p.market_value / qty if isinstance(p, Position) and qty else None
-            rows.append((run_id, sym, qty, price, account.equity))
-        with self.conn:
-            self.conn.executemany('INSERT INTO snapshots VALUES (?,?,?,?,?)', rows)
-
-    def get_order(self, client_order_id: str) -> dict | None:
-        """The order row (with filled_qty) as a dict, or None."""
-        df = self._orders('WHERE o.client_order_id=?', (client_order_id,))
-        return None if df.empty else df.iloc[0].to_dict()
-
-    def orders(self, run_id: str | None = None) -> pd.DataFrame:
-        """Orders (all, or one run's), with filled_qty and fill_value (sum of qty * price) from the fills."""
-        return self._orders('WHERE o.run_id=?', (run_id,)) if run_id else self._orders('', ())
-
-    def _orders(self, where: str, args: tuple) -> pd.DataFrame:
-        q = (
-            f'SELECT o.*, COALESCE(SUM(f.qty), 0) AS filled_qty, COALESCE(SUM(f.qty * f.price), 0) AS fill_value '
-            f'FROM orders o LEFT JOIN fills f USING(client_order_id) {where} GROUP BY o.client_order_id ORDER BY o.rowid'
-        )
-        return pd.read_sql_query(q, self.conn, params=args)
-
-    def open_order_ids(self) -> list[str]:
-        """client_order_ids whose last known status is not final (open at the broker, or pending submission)."""
-        q = 'SELECT client_order_id FROM orders WHERE status IN (?,?,?,?,?) ORDER BY rowid'
-        return [
-            r[0]
-            for r in self.conn.execute(
-                q, (PENDING, 'new', 'accepted', 'partially_filled', 'pending_new')
-            )
-        ]
-
-    def fills(self) -> pd.DataFrame:
-        """Every fill."""
-        return pd.read_sql_query('SELECT * FROM fills ORDER BY rowid', self.conn)
-
-    def runs(self) -> pd.DataFrame:
-        """Every run, oldest first."""
-        return pd.read_sql_query('SELECT * FROM runs ORDER BY rowid', self.conn)
-
-    def peak_equity(self) -> float | None:
-        """The highest equity ever snapshotted, or None before the first snapshot."""
-        v = self.conn.execute('SELECT MAX(equity) FROM snapshots').fetchone()[0]
-        return None if v is None else float(v)
-
-# %% ../nbs/07b_live.ipynb #9bf94fdf
-def _sync_order(blotter: Blotter, row: dict, o: Order) -> bool:
-    """Copy the broker's status and any new fill quantity into the blotter; True when something changed."""
-    changed = False
-    new_qty = float(o.filled_qty or 0) - float(row['filled_qty'])
-    if new_qty > _EPS:
-        avg = o.filled_avg_price
-        price = (
-            None
-            if avg is None
-            else (avg * float(o.filled_qty) - float(row['fill_value'])) / new_qty
-        )
-        blotter.record_fill(o.client_order_id, new_qty, price)
-        changed = True
-    if row['status'] != o.status or row['broker_order_id'] != o.id:
-        blotter.record_order(
-            o.client_order_id,
-            status=o.status,
-            broker_order_id=o.id,
-            submitted_at=o.submitted_at,
-            message='updated from broker',
-        )
-        changed = True
-    return changed
-
-
-def reconcile(
-    blotter: Blotter,
-    broker: Broker,
-    run_id: str | None = None,
-    *,
-    client_order_ids: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Compare blotter orders (all, one run's, or the given ids) with the broker and update the blotter from it.
-
-    Action per order: 'ok', 'updated' (status or fills copied from the broker), 'missing at broker', or
-    'unknown to blotter' (a broker order whose client_order_id the blotter lacks; reported only, not recorded).
-    """
-    rows = blotter.orders(run_id)
-    if client_order_ids is not None:
-        rows = rows[rows.client_order_id.isin(list(client_order_ids))]
-    out = []
-    for row in rows.to_dict('records'):
-        o = broker.order_by_client_id(row['client_order_id'])
-        action = (
-            'missing at broker'
-            if o is None
-            else ('updated' if _sync_order(blotter, row, o) else 'ok')
-        )
-        out.append(
-            {
-                'client_order_id': row['client_order_id'],
-                'symbol': row['symbol'],
-                'blotter_status': row['status'],
-                'broker_status': None if o is None else o.status,
-                'filled_qty': float(row['filled_qty']) if o is None else float(o.filled_qty or 0),
-                'action': action,
-            }
-        )
-    if run_id is None and client_order_ids is None:
-        known = set(blotter.orders().client_order_id)
-        for o in broker.orders('all'):
-            if o.client_order_id not in known:
-                out.append(
-                    {
-                        'client_order_id': o.client_order_id,
-                        'symbol': o.symbol,
-                        'blotter_status': None,
-                        'broker_status': o.status,
-                        'filled_qty': float(o.filled_qty or 0),
-                        'action': 'unknown to blotter',
-                    }
-                )
-    cols = ['client_order_id', 'symbol', 'blotter_status', 'broker_status', 'filled_qty', 'action']
-    return pd.DataFrame(out, columns=cols)
-
-
-def reconcile_report(df: pd.DataFrame) -> str:
-    """A short readable summary of `reconcile`'s frame: counts per action, then one line per order that is not 'ok'."""
-    if df.empty:
-        return 'reconcile: no orders to compare'
-    if 'client_order_id' not in df.columns:
-        df = df.reset_index()
-    counts = ', '.join(f'{n} {a}' for a, n in df.action.value_counts().sort_index().items())
-    lines = [f'reconcile: {len(df)} orders ({counts})']
-    for r in df[df.action != 'ok'].itertuples():
-        lines.append(
-            f'  {r.action:<18} {r.symbol:<8} {r.client_order_id}  blotter={r.blotter_status} '
-            f'broker={r.broker_status} filled={r.filled_qty:g}'
-        )
-    return '\n'.join(lines)
-
 # %% ../nbs/07b_live.ipynb #28937978
-class TripwireError(TrademlError):
-    """A safety check failed before any order was sent; the message says which check and why."""
-
-
 def _session_lag(last: pd.Timestamp, asof: pd.Timestamp, sessions: pd.DatetimeIndex) -> int:
     """Sessions in (last, asof]: the panel's dates, extended by weekdays past the panel's last date."""
     n = int(((sessions > last) & (sessions <= asof)).sum())

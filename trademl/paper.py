@@ -10,8 +10,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .broker import AlpacaBroker, Broker, SimBroker
-from .core import Config, TrademlError, get_logger, project_paths
+from trademl.broker import (
+    AlpacaBroker,
+    Broker,
+    SimBroker,
+)
+from trademl.core import (
+    BrokerError,
+    Config,
+    ConfigError,
+    get_logger,
+    project_paths,
+)
 from trademl.live import (
     Blotter,
     PlannerConfig,
@@ -20,7 +30,9 @@ from trademl.live import (
     reconcile,
     reconcile_report,
 )
-from .report import ReportConfig
+from trademl.report import (
+    ReportConfig,
+)
 
 log = get_logger('trademl.paper')
 
@@ -44,7 +56,7 @@ class PaperConfig(Config):
             or len(self.strategy_name) > 12
             or not self.strategy_name.replace('-', '').replace('_', '').isalnum()
         ):
-            raise TrademlError(
+            raise ConfigError(
                 f'strategy_name: 1 to 12 letters, digits, - or _, got {self.strategy_name!r}'
             )
 
@@ -65,7 +77,7 @@ def open_broker(
         )
     if kind == 'alpaca':
         return AlpacaBroker(**alpaca_options)
-    raise TrademlError(f"broker: expected 'sim' or 'alpaca', got {kind!r}")
+    raise ConfigError(f"broker: expected 'sim' or 'alpaca', got {kind!r}")
 
 
 def advance_sim(broker: SimBroker, panel: pd.DataFrame, asof) -> int:
@@ -75,9 +87,9 @@ def advance_sim(broker: SimBroker, panel: pd.DataFrame, asof) -> int:
         pd.Timestamp(broker.last_bar_date) if broker.last_bar_date else asof - pd.Timedelta(days=1)
     )
     if asof < last:
-        raise TrademlError(
-            f'the simulated account is already at {last:%Y-%m-%d}; a rebalance as of {asof:%Y-%m-%d} would trade on old prices '
-            f'(use another --dir for a separate account)'
+        raise BrokerError(
+            f'the simulated account is already at {last:%Y-%m-%d}; a rebalance as of '
+            f'{asof:%Y-%m-%d} would trade on old prices (use another --dir for a separate account)'
         )
     days = sorted(d for d in panel['date'].unique() if last < d <= asof)
     filled = 0
