@@ -43,9 +43,9 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # %% auto #0
-__all__ = ['app', 'data_app', 'dataset_app', 'paper_app', 'out', 'err', 'TRAINING_COMMANDS', 'parse_date', 'parse_ints',
-           'parse_list', 'parse_source', 'existing_path', 'quietly', 'exit_code', 'error_line', 'main', 'data_describe',
-           'dataset_build', 'train', 'validate', 'busy']
+__all__ = ['app', 'data_app', 'dataset_app', 'paper_app', 'out', 'err', 'TRAINING_COMMANDS', 'READ_ONLY_COMMANDS', 'parse_date',
+           'parse_ints', 'parse_list', 'parse_source', 'existing_path', 'parse_options', 'quietly', 'exit_code',
+           'error_line', 'main', 'data_describe', 'dataset_build', 'train', 'validate', 'busy']
 
 # %% ../nbs/08_cli.ipynb #e554a23b
 def parse_date(text: str | None, option: str) -> str | None:
@@ -87,8 +87,24 @@ def existing_path(path: Path | None, option: str) -> Path | None:
         raise ConfigError(f'{option}: {path} does not exist')
     return path
 
+
+def parse_options(options: dict) -> dict:
+    """A command's options with the shared ones parsed: source, PATH, --config and the dates."""
+    out = dict(options)
+    if 'source' in out:
+        out['source'] = parse_source(out['source'])
+    if 'path' in out:
+        out['path'] = existing_path(out['path'], 'PATH')
+    if 'config' in out:
+        out['config'] = existing_path(out['config'], '--config')
+    for k in ('asof', 'start', 'end'):
+        if k in out:
+            out[k] = parse_date(out[k], f'--{k}')
+    return out
+
 # %% ../nbs/08_cli.ipynb #c011454e
 TRAINING_COMMANDS = ('train', 'validate', 'demo')
+READ_ONLY_COMMANDS = ('data',)  # they write nothing, not even a log
 
 
 def _import_lightning():
@@ -103,8 +119,8 @@ def quietly(command: str, fn, *args, **kwargs):
     """Call `fn(*args, **kwargs)` with third-party output sent to `artifacts/logs/<command>.log`."""
     if command in TRAINING_COMMANDS:
         _import_lightning()  # before the block, so that its handler is replaced too
-    log_file = project_paths().artifacts / 'logs' / f'{command}.log'
-    with quiet_third_party(log_file):
+    log_file = None if command in READ_ONLY_COMMANDS else project_paths().artifacts / 'logs'
+    with quiet_third_party(log_file and log_file / f'{command}.log'):
         return fn(*args, **kwargs)
 
 
@@ -202,24 +218,13 @@ def dataset_build(
     root: Path | None = typer.Option(None, help='datasets folder (default data/datasets)'),
 ):
     """Build the model-ready dataset of a source (features, labels, windows, embeddings, manifest)."""
+    opts = parse_options(locals())
     from trademl.jobs import build_source_dataset
 
     t0 = time.time()
-    job = quietly(
-        'dataset',
-        build_source_dataset,
-        parse_source(source),
-        existing_path(path, 'PATH'),
-        embedder=embedder,
-        embedder_path=model,
-        name=name,
-        window=window,
-        horizons=parse_ints(horizons, '--horizons'),
-        symbols=parse_list(symbols),
-        start=parse_date(start, '--start'),
-        end=parse_date(end, '--end'),
-        root=root,
-    )
+    opts |= {'horizons': parse_ints(horizons, '--horizons'), 'symbols': parse_list(symbols)}
+    opts['embedder_path'] = opts.pop('model')
+    job = quietly('dataset', build_source_dataset, **opts)
     out.print(f'{job.summary} ({time.time() - t0:.1f} s)', markup=False)
 
 # %% ../nbs/08_cli.ipynb #a5c4d0fb
@@ -239,24 +244,11 @@ def train(
     mlflow: bool = typer.Option(True, help='log to MLflow (sqlite under artifacts/)'),
 ):
     """Train a model on a dataset and write its artifact (safetensors, config.json, model_info.json)."""
+    opts = parse_options(locals())
     from trademl.jobs import train_on_dataset
 
-    res = quietly(
-        'train',
-        train_on_dataset,
-        model,
-        dataset,
-        preset=preset,
-        epochs=epochs,
-        batch_size=batch_size,
-        device=device,
-        seed=seed,
-        max_train_samples=max_train_samples,
-        out_dir=out_dir,
-        mlflow=mlflow,
-        progress=sys.stderr.isatty(),
-    )
-    out.print(res.summary, markup=False)
+    job = quietly('train', train_on_dataset, **opts, progress=sys.stderr.isatty())
+    out.print(job.summary, markup=False)
 
 # %% ../nbs/08_cli.ipynb #418e2197
 @app.command()
@@ -280,28 +272,14 @@ def validate(
     ),
 ):
     """Run the validation experiment and print the results table."""
+    opts = parse_options(locals())
     from trademl.jobs import validation_job
 
     t0 = time.time()
-    job = quietly(
-        'validate',
-        validation_job,
-        source=parse_source(source),
-        path=existing_path(path, 'PATH'),
-        dataset=dataset,
-        seeds=parse_ints(seeds, '--seeds'),
-        n_groups=n_groups,
-        n_test_groups=n_test_groups,
-        embargo=embargo,
-        epochs={'timeformer': epochs_timeformer, 'tft': epochs_tft},
-        max_train_samples=max_train_samples,
-        veto=veto,
-        veto_trials=veto_trials,
-        max_splits=max_splits,
-        shuffle_labels=shuffle_labels,
-        out_dir=out_dir,
-    )
-    out.print(job.markdown, markup=False)
+    epochs = {'timeformer': opts.pop('epochs_timeformer'), 'tft': opts.pop('epochs_tft')}
+    opts |= {'epochs': epochs, 'seeds': parse_ints(seeds, '--seeds')}
+    job = quietly('validate', validation_job, **opts)
+    out.print(job.summary, markup=False)
     out.print(f'wrote {job.path} ({time.time() - t0:.0f} s)', markup=False)
 
 # %% ../nbs/08_cli.ipynb #169847e2

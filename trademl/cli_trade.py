@@ -11,11 +11,9 @@ import typer
 
 from trademl.cli import (
     app,
-    existing_path,
     out,
     paper_app,
-    parse_date,
-    parse_source,
+    parse_options,
     quietly,
 )
 
@@ -48,23 +46,10 @@ def backtest(
     tearsheet: bool = typer.Option(True, help='write the quantstats HTML tearsheet'),
 ):
     """Backtest the model(s) after costs over history: stats, daily series, tearsheet, figures."""
+    opts = parse_options(locals())
     from trademl.jobs import backtest_job
 
-    job = quietly(
-        'backtest',
-        backtest_job,
-        out_dir=out_dir,
-        tearsheet=tearsheet,
-        model=model,
-        registry=registry,
-        tracking_uri=tracking_uri,
-        source=parse_source(source),
-        path=existing_path(path, 'PATH'),
-        start=parse_date(start, '--start'),
-        end=parse_date(end, '--end'),
-        config=existing_path(config, '--config'),
-    )
-    say(job.summary)
+    say(quietly('backtest', backtest_job, **opts).summary)
 
 # %% ../nbs/08b_cli_trade.ipynb #adf4203a
 @app.command()
@@ -81,21 +66,11 @@ def report(
     fail_on_breach: bool = typer.Option(False, help='exit 3 when a risk limit is breached'),
 ):
     """Run the daily report notebook with papermill for an as-of date; write its HTML and JSON."""
+    opts = parse_options(locals())
     from trademl.jobs import report_job
 
-    job = quietly(
-        'report',
-        report_job,
-        parse_date(asof, '--asof'),
-        parse_source(source),
-        existing_path(path, 'PATH'),
-        model,
-        registry,
-        tracking_uri,
-        existing_path(config, '--config'),
-        out_dir,
-        plotlyjs,
-    )
+    opts.pop('fail_on_breach')
+    job = quietly('report', report_job, **opts)
     say(job.summary)
     if fail_on_breach and job.result['status'] == 'breach':
         raise typer.Exit(3)
@@ -116,24 +91,10 @@ def paper_rebalance_cmd(
     alpaca_url: str | None = typer.Option(None, hidden=True, help=ALPACA_HELP),
 ):
     """Rebalance a paper account to the strategy's target weights at the as-of date."""
+    opts = parse_options(locals())
     from trademl.jobs import paper_rebalance_job
 
-    job = quietly(
-        'paper',
-        paper_rebalance_job,
-        parse_date(asof, '--asof'),
-        broker,
-        model=model,
-        registry=registry,
-        targets=targets,
-        folder=folder,
-        alpaca_url=alpaca_url,
-        source=parse_source(source),
-        path=existing_path(path, 'PATH'),
-        tracking_uri=tracking_uri,
-        config=existing_path(config, '--config'),
-    )
-    say(job.summary)
+    say(quietly('paper', paper_rebalance_job, **opts).summary)
 
 
 @paper_app.command('status')
@@ -143,9 +104,10 @@ def paper_status_cmd(
     alpaca_url: str | None = typer.Option(None, hidden=True, help=ALPACA_HELP),
 ):
     """Print the paper account, positions, open orders, last runs and a reconciliation."""
+    opts = parse_options(locals())
     from trademl.jobs import paper_status_job
 
-    say(quietly('paper', paper_status_job, broker, folder, alpaca_url).summary)
+    say(quietly('paper', paper_status_job, **opts).summary)
 
 # %% ../nbs/08b_cli_trade.ipynb #48878b07
 @app.command()

@@ -26,8 +26,6 @@ from trademl.metrics import (
 from trademl.portfolio import (
     SignalCombiner,
 )
-
-# noqa: E402,F401
 from trademl.report_page import (
     report_figures,  # noqa: F401 (re-exported)
     report_html,  # noqa: F401
