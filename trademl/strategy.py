@@ -41,7 +41,8 @@ from trademl.portfolio import (
 log = get_logger('trademl.strategy')
 
 # %% auto #0
-__all__ = ['log', 'StrategyConfig', 'signal_history', 'frame_from_scores', 'StrategyRun', 'run_strategy']
+__all__ = ['log', 'StrategyConfig', 'signal_history', 'frame_from_scores', 'StrategyRun', 'check_frames', 'own_returns',
+           'combiner_weights', 'vol_targeted', 'vix_overlay', 'stop_overlay', 'run_strategy']
 
 # %% ../nbs/06d_strategy.ipynb #70a8d1c3
 @dataclass
@@ -243,6 +244,81 @@ def _history_panel(panel: pd.DataFrame, dates: pd.DatetimeIndex, pad: int = 40) 
 def _align(df: pd.DataFrame, dates, symbols) -> pd.DataFrame:
     return df.reindex(index=dates, columns=symbols).fillna(0.0)
 
+# %% ../nbs/06d_strategy.ipynb #3aa8ea46
+def check_frames(frames: dict[str, pd.DataFrame]) -> None:
+    """Raise naming the strategy whose signal frame lacks a column (or when there is none)."""
+    if not frames:
+        raise ConfigError('run_strategy: no strategies given')
+    for k, f in frames.items():
+        miss = [c for c in SIGNAL_COLUMNS if c not in f.columns]
+        if miss:
+            raise DataError(f'signal frame of strategy {k!r} lacks column(s) {miss}')
+
+
+def own_returns(
+    frames: dict, hp: pd.DataFrame, dates, symbols, cfg: StrategyConfig
+) -> pd.DataFrame:
+    """Each strategy's daily returns after costs when it trades alone (what the combiner weighs)."""
+    pc = cfg.portfolio
+    own = {
+        k: weights_panel(_align(signal_scores(f), dates, symbols), pc) for k, f in frames.items()
+    }
+    return pd.DataFrame(
+        {
+            k: run_backtest(w, hp, cfg.costs, cfg.execution, cfg.capital).returns
+            for k, w in own.items()
+        }
+    )
+
+
+def combiner_weights(strat_ret: pd.DataFrame, dates, cfg: StrategyConfig) -> pd.DataFrame:
+    """The rolling-Sharpe combiner's weights from returns up to each date (or equal weights)."""
+    pc = cfg.portfolio
+    if cfg.combiner != 'sharpe':
+        return pd.DataFrame(1.0 / strat_ret.shape[1], index=dates, columns=list(strat_ret))
+    comb = SignalCombiner(pc.combiner_window, pc.disagreement_penalty, pc.periods_per_year)
+    return comb.update(strat_ret).decision_weights()
+
+# %% ../nbs/06d_strategy.ipynb #22c1b260
+def vol_targeted(raw: pd.DataFrame, hp: pd.DataFrame, dates, cfg: StrategyConfig):
+    """The volatility-targeting scale from the book's own past returns, and the capped weights."""
+    pc = cfg.portfolio
+    if not pc.vol_target:
+        return pd.Series(1.0, index=dates), raw
+    base = run_backtest(raw, hp, None, cfg.execution, cfg.capital).returns
+    fc = vol_forecast(base, pc.vol_method, pc.halflife, pc.garch_refit_every, pc.garch_min_obs)
+    scale = vol_target_scale(fc, pc.target_vol_annual, pc.max_leverage, pc.periods_per_year)
+    return scale, apply_caps(raw.mul(scale, axis=0), pc)
+
+
+def vix_overlay(w: pd.DataFrame, v: pd.Series, g) -> tuple[pd.DataFrame, pd.Series, list]:
+    """Weights scaled down while VIX is above the threshold, the multiplier, and the events."""
+    vm = g.vix_multiplier(v)
+    vm.index = w.index
+    w = w.mul(vm, axis=0)
+    hit = vm.index[(vm < 1) & (w.abs().sum(axis=1) > 0)]
+    detail = f'> {g.vix_threshold:g}: weights x{g.vix_scale:g}'
+    return w, vm, [{'date': d, 'kind': 'vix', 'detail': f'VIX {v[d]:.2f} {detail}'} for d in hit]
+
+
+def stop_overlay(w: pd.DataFrame, hp: pd.DataFrame, cfg: StrategyConfig):
+    """Weights set to 0 while the book's trailing stop is hit, the stop flags, and the events."""
+    shadow = run_backtest(w, hp, cfg.costs, cfg.execution, cfg.capital)
+    stopped, ev = cfg.guardrails.stop_series(shadow.equity)
+    events = [{'date': pd.Timestamp(e[:10]), 'kind': 'trailing_stop', 'detail': e[12:]} for e in ev]
+    return w.mul(1.0 - stopped.astype(float), axis=0), stopped, events
+
+# %% ../nbs/06d_strategy.ipynb #85e75039
+def _vix_on(vix: pd.Series | None, dates) -> pd.Series:
+    if vix is None:
+        return pd.Series(np.nan, index=dates)
+    return pd.Series(vix, dtype=float).sort_index().reindex(dates, method='ffill')
+
+
+def _event_table(events: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(events, columns=['date', 'kind', 'detail'])
+    return df.sort_values('date', kind='stable').reset_index(drop=True)
+
 
 def run_strategy(
     frames: dict[str, pd.DataFrame],
@@ -250,85 +326,29 @@ def run_strategy(
     config: StrategyConfig | None = None,
     vix: pd.Series | None = None,
 ) -> StrategyRun:
-    """Combine strategies' signal frames into target weights, apply vol targeting and guardrails, and backtest after costs."""
+    """Combine strategies' signals into weights, vol-target, guard, and backtest after costs."""
     cfg = config or StrategyConfig()
-    if not frames:
-        raise ConfigError('run_strategy: no strategies given')
-    for k, f in frames.items():
-        miss = [c for c in SIGNAL_COLUMNS if c not in f.columns]
-        if miss:
-            raise DataError(f'signal frame of strategy {k!r} lacks column(s) {miss}')
+    check_frames(frames)
     sig_dates = pd.DatetimeIndex(
         sorted(set().union(*[f.index.get_level_values('date') for f in frames.values()]))
     )
     hp = _history_panel(panel, sig_dates)
     dates = pd.DatetimeIndex(sorted(hp['date'].unique()))
     symbols = sorted(hp['symbol'].unique())
-    pc, ex, costs = cfg.portfolio, cfg.execution, cfg.costs
-    # 1. each strategy on its own
-    own = {
-        k: weights_panel(_align(signal_scores(f), dates, symbols), pc) for k, f in frames.items()
-    }
-    strat_ret = pd.DataFrame(
-        {k: run_backtest(w, hp, costs, ex, cfg.capital).returns for k, w in own.items()}
-    )
-    # 2-3. combiner weights from returns up to t, net signals, weights
-    comb = SignalCombiner(pc.combiner_window, pc.disagreement_penalty, pc.periods_per_year).update(
-        strat_ret
-    )
-    cw = (
-        comb.decision_weights()
-        if cfg.combiner == 'sharpe'
-        else pd.DataFrame(1.0 / len(frames), index=dates, columns=list(frames))
-    )
-    net = _align(combine_panel(frames, cw, pc.disagreement_penalty), dates, symbols)
-    raw = weights_panel(net, pc)
-    # 4. volatility targeting on the book's own past returns, then the caps again
-    if pc.vol_target:
-        base = run_backtest(raw, hp, None, ex, cfg.capital).returns
-        fc = vol_forecast(base, pc.vol_method, pc.halflife, pc.garch_refit_every, pc.garch_min_obs)
-        scale = vol_target_scale(fc, pc.target_vol_annual, pc.max_leverage, pc.periods_per_year)
-        w = apply_caps(raw.mul(scale, axis=0), pc)
-    else:
-        scale, w = pd.Series(1.0, index=dates), raw
-    # 5. guardrails
-    g = cfg.guardrails
-    v = (
-        pd.Series(vix, dtype=float).sort_index().reindex(dates, method='ffill')
-        if vix is not None
-        else pd.Series(np.nan, index=dates)
-    )
+    strat_ret = own_returns(frames, hp, dates, symbols, cfg)
+    cw = combiner_weights(strat_ret, dates, cfg)
+    net = _align(combine_panel(frames, cw, cfg.portfolio.disagreement_penalty), dates, symbols)
+    raw = weights_panel(net, cfg.portfolio)
+    scale, w = vol_targeted(raw, hp, dates, cfg)
+    v = _vix_on(vix, dates)
+    vm, stopped = pd.Series(1.0, index=dates), pd.Series(False, index=dates)
     events = []
     if cfg.use_guardrails:
-        vm = g.vix_multiplier(v)
-        vm.index = dates
-        w = w.mul(vm, axis=0)
-        hit = vm.index[(vm < 1) & (w.abs().sum(axis=1) > 0)]
-        events += [
-            {
-                'date': d,
-                'kind': 'vix',
-                'detail': f'VIX {v[d]:.2f} > {g.vix_threshold:g}: weights x{g.vix_scale:g}',
-            }
-            for d in hit
-        ]
-        shadow = run_backtest(w, hp, costs, ex, cfg.capital)
-        stopped, ev = g.stop_series(shadow.equity)
-        events += [
-            {'date': pd.Timestamp(e[:10]), 'kind': 'trailing_stop', 'detail': e[12:]} for e in ev
-        ]
-        w = w.mul(1.0 - stopped.astype(float), axis=0)
-    else:
-        vm, stopped = pd.Series(1.0, index=dates), pd.Series(False, index=dates)
+        w, vm, vix_events = vix_overlay(w, v, cfg.guardrails)
+        w, stopped, stop_events = stop_overlay(w, hp, cfg)
+        events = vix_events + stop_events
     w = w + 0.0
-    res = run_backtest(w, hp, costs, ex, cfg.capital).between(
-        sig_dates.min()
-    )  # stats over the signal dates, not the padding
-    ev = (
-        pd.DataFrame(events, columns=['date', 'kind', 'detail'])
-        .sort_values('date', kind='stable')
-        .reset_index(drop=True)
-    )
+    result = run_backtest(w, hp, cfg.costs, cfg.execution, cfg.capital).between(sig_dates.min())
     return StrategyRun(
         frames,
         strat_ret,
@@ -340,7 +360,7 @@ def run_strategy(
         vm.rename('vix_multiplier'),
         stopped.rename('stopped'),
         w,
-        res,
-        ev,
+        result,
+        _event_table(events),
         cfg,
     )
