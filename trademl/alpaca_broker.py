@@ -75,7 +75,7 @@ def _order_from(d: Mapping) -> Order:
         type=str(d.get('type') or d.get('order_type') or 'market'),
     )
 
-
+# %% ../nbs/07a_alpaca_broker.ipynb #b5928bf0
 def _position_from(d: Mapping) -> Position:
     """A shared `Position` from an Alpaca position dict (qty negative for side 'short')."""
     qty = abs(_f(d.get('qty'))) * (-1.0 if d.get('side') == 'short' else 1.0)

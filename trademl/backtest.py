@@ -176,7 +176,7 @@ def prepare_inputs(weights: pd.DataFrame, panel: pd.DataFrame) -> dict:
         'vol': vol.to_numpy(float),
     }
 
-
+# %% ../nbs/06c_backtest.ipynb #ba3ee783
 def _ffill_rows(a: np.ndarray, mask: np.ndarray, init: float) -> np.ndarray:
     """Forward-fill `a` down the rows keeping only cells where `mask`; `init` before the first."""
     T, N = a.shape
@@ -184,7 +184,7 @@ def _ffill_rows(a: np.ndarray, mask: np.ndarray, init: float) -> np.ndarray:
     np.maximum.accumulate(idx, axis=0, out=idx)
     return np.where(idx >= 0, a[np.clip(idx, 0, None), np.arange(N)[None, :]], init)
 
-
+# %% ../nbs/06c_backtest.ipynb #92d2a324
 def run_backtest(
     weights: pd.DataFrame,
     panel: pd.DataFrame,

@@ -207,7 +207,7 @@ def _sync_order(blotter: Blotter, row: dict, o: Order) -> bool:
         changed = True
     return changed
 
-
+# %% ../nbs/07ba_blotter.ipynb #aaff76a5
 def reconcile(
     blotter: Blotter,
     broker: Broker,
@@ -258,7 +258,7 @@ def reconcile(
     cols = ['client_order_id', 'symbol', 'blotter_status', 'broker_status', 'filled_qty', 'action']
     return pd.DataFrame(out, columns=cols)
 
-
+# %% ../nbs/07ba_blotter.ipynb #84edd37b
 def reconcile_report(df: pd.DataFrame) -> str:
     """A short readable summary of `reconcile`'s frame: counts per action, then one line per order that is not 'ok'."""
     if df.empty:

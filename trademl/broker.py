@@ -43,7 +43,11 @@ class Account:
     currency: str = 'USD'
     status: str = 'ACTIVE'
 
+# %% auto #0
+__all__ = ['log', 'OPEN_STATUSES', 'ORDER_QUERIES', 'KEY_VARS', 'DuplicateOrderError', 'Account', 'Position', 'OrderRequest',
+           'Order', 'Broker', 'check_request', 'SimBroker']
 
+# %% ../nbs/07_broker.ipynb #b818654d
 @dataclass
 class Position:
     """A position: signed quantity (negative = short), average entry price, market value."""
@@ -86,7 +90,7 @@ class Order:
         """Still waiting to be filled (or partly filled)."""
         return self.status in ('new', 'accepted', 'partially_filled', 'pending_new')
 
-
+# %% ../nbs/07_broker.ipynb #49a2bf45
 @runtime_checkable
 class Broker(Protocol):
     """What trademl.live needs from a broker."""
@@ -110,10 +114,6 @@ class Broker(Protocol):
 
     def order_by_client_id(self, client_order_id: str) -> Order | None:
         """The order with this client_order_id, or None."""
-
-# %% auto #0
-__all__ = ['log', 'OPEN_STATUSES', 'ORDER_QUERIES', 'KEY_VARS', 'DuplicateOrderError', 'Account', 'Position', 'OrderRequest',
-           'Order', 'Broker', 'check_request', 'SimBroker']
 
 # %% ../nbs/07_broker.ipynb #eb747fb2
 log = get_logger('trademl.broker')
@@ -151,7 +151,7 @@ def _check_query(status: str) -> None:
     if status not in ORDER_QUERIES:
         raise BrokerError(f'orders status: must be one of {ORDER_QUERIES}, got {status!r}')
 
-
+# %% ../nbs/07_broker.ipynb #11d77538
 def _trade_cost(costs: Any, symbol: str, notional: float) -> float:
     """Fee plus half-spread on `notional`, from a `CostModel`-like object (None: no cost)."""
     if costs is None:
@@ -189,7 +189,7 @@ def _price(bar: Mapping | None, key: str) -> float | None:
         return None
     return x if math.isfinite(x) and x > 0 else None
 
-
+# %% ../nbs/07_broker.ipynb #ce5dc5b8
 def _as_date(date: Any) -> str:
     """An ISO date string ('YYYY-MM-DD') from a date, datetime, Timestamp or string."""
     import pandas as pd

@@ -87,7 +87,7 @@ def existing_path(path: Path | None, option: str) -> Path | None:
         raise ConfigError(f'{option}: {path} does not exist')
     return path
 
-
+# %% ../nbs/08_cli.ipynb #eceb1c21
 def parse_options(options: dict) -> dict:
     """A command's options with the shared ones parsed: source, PATH, --config and the dates."""
     out = dict(options)

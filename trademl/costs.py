@@ -32,7 +32,7 @@ def _per_symbol(
         return np.array([float(spec.get(s, default)) for s in symbols], dtype=float)
     return np.full(n, float(spec), dtype=float)
 
-
+# %% ../nbs/06b_costs.ipynb #39164aaa
 @dataclass
 class CostModel(Config):
     """Fees, half-spread, square-root impact and short borrow; all in bps, spread and borrow per symbol if wanted."""
@@ -115,7 +115,7 @@ class CostModel(Config):
             'borrow': bb[None, :] / 1e4 / self.periods_per_year * np.maximum(-h, 0.0),
         }
 
-
+# %% ../nbs/06b_costs.ipynb #bdf7dfae
 def causal_liquidity(
     close: pd.DataFrame, volume: pd.DataFrame, window: int = 20
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

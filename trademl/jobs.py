@@ -235,7 +235,7 @@ def _in_sample_warning(first: pd.Timestamp, oos: pd.Timestamp) -> str | None:
         f'data and horizon ({oos:%Y-%m-%d}): those dates are in-sample'
     )
 
-
+# %% ../nbs/08a_jobs.ipynb #0d8dff69
 def backtest_models(
     model=None,
     registry: str | None = None,

@@ -139,7 +139,7 @@ def _action(cur: float, tgt: float, w: float, notional: float, cfg: PlannerConfi
         return 'skip: below min notional'
     return 'submit'
 
-
+# %% ../nbs/07b_live.ipynb #3a3f7893
 def plan_orders(
     targets: pd.Series,
     positions: Mapping,
@@ -194,7 +194,7 @@ def plan_orders(
     ]
     return pd.DataFrame(rows, columns=cols)
 
-
+# %% ../nbs/07b_live.ipynb #64fe2d7b
 def current_weights(positions: Mapping, prices: pd.Series, equity: float) -> pd.Series:
     """Weights qty * price / equity of the held positions (the broker's market value where no price is given)."""
     out = {}
@@ -255,7 +255,7 @@ def _check_data(asof: pd.Timestamp, panel: pd.DataFrame, symbols, max_lag: int) 
     if stale:
         raise TripwireError('stale data: ' + '; '.join(stale))
 
-
+# %% ../nbs/07b_live.ipynb #f07d8d56
 def _check_models(model_paths: Sequence) -> None:
     problems = []
     for p in map(Path, model_paths or ()):
@@ -294,7 +294,7 @@ def _check_turnover(targets: pd.Series, current: pd.Series, cfg: PlannerConfig) 
     if turnover > cfg.max_turnover + 1e-12:
         raise TripwireError(f'turnover {turnover:.2f} above the limit {cfg.max_turnover:.2f}')
 
-
+# %% ../nbs/07b_live.ipynb #600b04dc
 def check_tripwires(
     *,
     asof,
@@ -347,7 +347,7 @@ def _record_broker_order(blotter: Blotter, o: Order, message: str) -> None:
         message=message,
     )
 
-
+# %% ../nbs/07b_live.ipynb #f19c6acc
 def _place(blotter: Blotter, broker: Broker, run_id: str, row: dict) -> str:
     """Submit one planned order unless it exists; return 'submitted' | 'reconciled' | 'error'."""
     cid = row['client_order_id']
@@ -385,7 +385,7 @@ def _place(blotter: Blotter, broker: Broker, run_id: str, row: dict) -> str:
     _record_broker_order(blotter, o, 'submitted')
     return 'submitted'
 
-
+# %% ../nbs/07b_live.ipynb #2f98eee9
 def rebalance(
     *,
     broker: Broker,

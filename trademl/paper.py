@@ -79,7 +79,7 @@ def open_broker(
         return AlpacaBroker(**alpaca_options)
     raise ConfigError(f"broker: expected 'sim' or 'alpaca', got {kind!r}")
 
-
+# %% ../nbs/07c_paper_trade.ipynb #e378967f
 def advance_sim(broker: SimBroker, panel: pd.DataFrame, asof) -> int:
     """Feed the simulated broker every bar after its last one up to `asof`: pending orders fill at the next open. Returns the fills."""
     asof = pd.Timestamp(asof)
@@ -120,7 +120,7 @@ class PaperResult:
             f'account: equity {self.account.equity:,.2f}, cash {self.account.cash:,.2f}; positions: {pos}'
         )
 
-
+# %% ../nbs/07c_paper_trade.ipynb #c213e441
 def paper_rebalance(
     asof=None,
     broker: str | Broker = 'sim',
@@ -170,7 +170,7 @@ def paper_rebalance(
         asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled
     )
 
-
+# %% ../nbs/07c_paper_trade.ipynb #e8243c0d
 def paper_status(broker: str | Broker = 'sim', folder=None, runs: int = 5) -> str:
     """The account, positions, open orders, the last runs of the blotter and a reconciliation with the broker, as text."""
     b = open_broker(broker, folder) if isinstance(broker, str) else broker

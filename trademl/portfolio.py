@@ -161,7 +161,7 @@ def apply_caps(w: pd.DataFrame, cfg: PortfolioConfig) -> pd.DataFrame:
     gross = w.abs().sum(axis=1)
     return w.mul(np.minimum(1.0, cfg.gross_cap / gross.where(gross > 0, 1.0)), axis=0)
 
-
+# %% ../nbs/06_portfolio.ipynb #5d2ef94e
 def weights_panel(
     scores: pd.DataFrame, cfg: PortfolioConfig, exclude: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -217,7 +217,7 @@ def vol_forecast(
                 out[t] = np.sqrt(s2) / 100.0
     return pd.Series(out, index=r.index, name='vol')
 
-
+# %% ../nbs/06_portfolio.ipynb #b803b38e
 def vol_target_scale(
     forecast_vol,
     target_vol_annual: float = 0.10,
@@ -326,7 +326,7 @@ def signal_scores(frame: pd.DataFrame) -> pd.DataFrame:
     s = frame['direction'] * frame['strength'] * ~frame['vetoed'].astype(bool)
     return s.unstack('symbol').sort_index()
 
-
+# %% ../nbs/06_portfolio.ipynb #0ffc0d86
 def combine_panel(
     frames: dict[str, pd.DataFrame], weights: pd.DataFrame, penalty: float = 0.5
 ) -> pd.DataFrame:

@@ -130,7 +130,7 @@ def _registered_folder(name: str, ch: dict, tracking_uri: str | None) -> Path:
         )
     return dst / 'model'
 
-
+# %% ../nbs/06e_report.ipynb #8ca6677d
 def resolve_models(
     model=None, registry: str | None = None, tracking_uri: str | None = None
 ) -> list[dict]:
@@ -172,7 +172,7 @@ def resolve_models(
         out.append({'name': p.name, 'path': p, 'registry': None})
     return out
 
-
+# %% ../nbs/06e_report.ipynb #6a87daff
 def model_version(src: dict) -> dict:
     """What identifies a model: its path, weights hash, training range, data hash and registry version."""
     p = Path(src['path'])
@@ -261,7 +261,7 @@ def model_health(
 def _check_row(check, value, limit, status, detail=''):
     return {'check': check, 'value': value, 'limit': limit, 'status': status, 'detail': detail}
 
-
+# %% ../nbs/06e_report.ipynb #6bdbb35b
 def risk_checks(run: StrategyRun, cfg: ReportConfig) -> pd.DataFrame:
     """Exposure, position size, turnover, the VIX rule and the trailing stop, for the last date of a run."""
     t = run.targets

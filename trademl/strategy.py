@@ -131,7 +131,7 @@ def _windows_for(
         np.concatenate(ctx),
     )
 
-
+# %% ../nbs/06d_strategy.ipynb #e0eda70e
 def _signal_columns(prob: np.ndarray, ret: np.ndarray, min_edge: float) -> dict:
     from trademl.inference import signal_direction
 
@@ -142,7 +142,7 @@ def _signal_columns(prob: np.ndarray, ret: np.ndarray, min_edge: float) -> dict:
         'prob': prob,
     }
 
-
+# %% ../nbs/06d_strategy.ipynb #915b6f8a
 def signal_history(
     model,
     panel: pd.DataFrame,
@@ -201,7 +201,7 @@ def signal_history(
     )
     return out.sort_index()
 
-
+# %% ../nbs/06d_strategy.ipynb #d8a67052
 def frame_from_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """A signal frame from a date × symbol panel of scores in [−1, 1] (sign = direction, |score| = strength); for tests and custom signals."""
     s = scores.stack().rename('score').clip(-1, 1)
@@ -319,7 +319,7 @@ def _event_table(events: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(events, columns=['date', 'kind', 'detail'])
     return df.sort_values('date', kind='stable').reset_index(drop=True)
 
-
+# %% ../nbs/06d_strategy.ipynb #c9d85341
 def run_strategy(
     frames: dict[str, pd.DataFrame],
     panel: pd.DataFrame,
