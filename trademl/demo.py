@@ -45,7 +45,9 @@ def _auxiliary_lines() -> list[str]:
 
 
 def data_report(source: str = 'sample', **options) -> tuple[str, dict, pd.DataFrame]:
-    """Markdown and JSON summaries of a source (coverage, defects, adjustment events), and its table."""
+    """Markdown and JSON summaries of a source (coverage, defects, adjustment events), and its
+    table.
+    """
     summary, defects = tdata.describe(source, **options)
     events = tdata.adjustment_events(tdata.read_source(source, **options))
     md = [f'# trademl data report: source `{source}`', '', markdown_table(summary), '']
@@ -134,7 +136,9 @@ def write_demo_configs(folder: Path) -> tuple[Path, Path]:
 
 # %% ../nbs/08c_demo.ipynb #57fd5718
 def trade_sample(models: list[Path], asof: str, folder: Path, configs: tuple, say=print):
-    """Backtest the models after costs, run the daily report at `asof`, rebalance a paper account."""
+    """Backtest the models after costs, run the daily report at `asof`, rebalance a
+    paper account.
+    """
     from trademl.jobs import backtest_job, paper_rebalance_job, report_job
 
     model = ','.join(map(str, models))
@@ -153,7 +157,9 @@ def trade_sample(models: list[Path], asof: str, folder: Path, configs: tuple, sa
 
 # %% ../nbs/08c_demo.ipynb #a30e51fc
 def run_demo(out_dir=None, epochs: int = 5, say=print) -> Path:
-    """The demo on the offline sample: data report, dataset, models, validation, trading. Its folder."""
+    """The demo on the offline sample: data report, dataset, models, validation, trading. Its
+    folder.
+    """
     from trademl.jobs import build_source_dataset
 
     t0 = time.time()

@@ -38,7 +38,9 @@ __all__ = ['JobResult', 'dataset_summary', 'build_source_dataset', 'resolve_data
 # %% ../nbs/08a_jobs.ipynb #5bc3adce
 @dataclass
 class JobResult:
-    """What a job returns: its result object, the text a command prints, and the main file written."""
+    """What a job returns: its result object, the text a command prints, and the main
+    file written.
+    """
 
     result: object
     summary: str
@@ -75,7 +77,9 @@ def build_source_dataset(
 
 
 def resolve_dataset(name: str):
-    """A dataset by folder or by name under `data/datasets` (`sample`/`synthetic` built if needed)."""
+    """A dataset by folder or by name under `data/datasets` (`sample`/`synthetic` built
+    if needed).
+    """
     from trademl.dataset import build_dataset, load_dataset
 
     for p in (Path(name), project_paths().data / 'datasets' / name):
@@ -281,7 +285,9 @@ def backtest_job(out_dir=None, tearsheet: bool = True, **options) -> JobResult:
 
 # %% ../nbs/08a_jobs.ipynb #959bd110
 def prod_notebook(name: str) -> Path:
-    """A papermill notebook: the repository's `nbs/prod` copy when there is one, else the package's."""
+    """A papermill notebook: the repository's `nbs/prod` copy when there is one, else
+    the package's.
+    """
     here = Path(__file__).resolve().parent
     for p in (here.parent / 'nbs' / 'prod' / f'{name}.ipynb', here / 'prod' / f'{name}.ipynb'):
         if p.is_file():
@@ -307,7 +313,9 @@ def stderr_to(path: Path):
 
 # %% ../nbs/08a_jobs.ipynb #a94c17af
 def run_report_notebook(params: dict, executed: Path):
-    """Execute the daily report notebook with `params` into `executed`; one error line on failure."""
+    """Execute the daily report notebook with `params` into `executed`; one error line
+    on failure.
+    """
     pm = require('papermill', 'trademl report')
     try:
         with stderr_to(executed.with_suffix('.log')):
@@ -360,7 +368,9 @@ def report_job(
     out_dir=None,
     plotlyjs: str = 'inline',
 ) -> JobResult:
-    """Run the daily report notebook for an as-of date; it writes its HTML and JSON into `out_dir`."""
+    """Run the daily report notebook for an as-of date; it writes its HTML and JSON
+    into `out_dir`.
+    """
     folder = Path(out_dir or project_paths().artifacts / 'reports').resolve()
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / f'daily_report_{asof or "latest"}.ipynb'

@@ -40,7 +40,9 @@ def variables_figure(go, name: str, weights) -> object:
 
 # %% ../nbs/06f_report_page.ipynb #365f8753
 def report_figures(report) -> dict:
-    """Plotly figures: equity and drawdown, target weights, rolling hit rates, model explanations."""
+    """Plotly figures: equity and drawdown, target weights, rolling hit rates, model
+    explanations.
+    """
     go = require('plotly.graph_objects', 'the daily report')
     figs = report.run.result.figures()
     t = report.run.targets
@@ -116,7 +118,9 @@ def _events(report) -> str:
 
 # %% ../nbs/06f_report_page.ipynb #cec26cbc
 def report_html(report, plotlyjs: str = 'inline') -> str:
-    """The report as one HTML page: self-contained (`plotlyjs='inline'`) or loading plotly.js (`'cdn'`)."""
+    """The report as one HTML page: self-contained (`plotlyjs='inline'`) or loading plotly.js
+    (`'cdn'`).
+    """
     if plotlyjs not in ('inline', 'cdn'):
         raise ConfigError(f"plotlyjs: expected 'inline' or 'cdn', got {plotlyjs!r}")
     day, st = f'{report.asof:%Y-%m-%d}', report.status
@@ -146,7 +150,9 @@ def report_html(report, plotlyjs: str = 'inline') -> str:
 
 # %% ../nbs/06f_report_page.ipynb #fa524812
 def write_report(report, folder=None, plotlyjs: str = 'inline') -> dict[str, Path]:
-    """Write `report_<asof>.html` and `report_<asof>.json` atomically into `folder` (artifacts/reports)."""
+    """Write `report_<asof>.html` and `report_<asof>.json` atomically into `folder`
+    (artifacts/reports).
+    """
     folder = Path(folder) if folder else project_paths().artifacts / 'reports'
     stem = f'report_{report.asof:%Y-%m-%d}'
     text = json.dumps(report.to_json(), indent=2, default=str)
