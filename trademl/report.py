@@ -12,31 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trademl.core import (
-    Config,
-    ConfigError,
-    DataError,
-    ModelError,
-    get_logger,
-    project_paths,
-)
-from trademl.metrics import (
-    drawdown_series,
-)
-from trademl.portfolio import (
-    SignalCombiner,
-)
-from trademl.report_page import (
-    report_figures,  # noqa: F401 (re-exported)
-    report_html,  # noqa: F401
-    write_report,  # noqa: F401
-)
-from trademl.strategy import (
-    StrategyConfig,
-    StrategyRun,
-    run_strategy,
-    signal_history,
-)
+from .core import Config, ConfigError, DataError, ModelError, get_logger, project_paths
+from .metrics import drawdown_series
+from .portfolio import SignalCombiner
+from .report_page import report_figures, report_html, write_report  # noqa: F401
+from .strategy import StrategyConfig, StrategyRun, run_strategy, signal_history
 
 log = get_logger('trademl.report')
 
