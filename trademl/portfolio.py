@@ -62,70 +62,21 @@ class PortfolioConfig(Config):
 
     def check(self):
         """Check every field; raise `ConfigError` naming the first bad one."""
+        for k in ('max_weight', 'kelly_fraction'):
+            v = getattr(self, k)
+            _check(_finite(v) and 0 < v <= 1, k, f'must be in (0, 1], got {v!r}')
+        for k in ('z_scale', 'gross_cap', 'halflife', 'target_vol_annual', 'max_leverage'):
+            v = getattr(self, k)
+            _check(_finite(v) and v > 0, k, f'must be > 0, got {v!r}')
+        methods = ('ewma', 'garch')
+        _check(self.vol_method in methods, 'vol_method', f'must be one of {methods}')
+        lows = {'garch_refit_every': 1, 'garch_min_obs': 30, 'periods_per_year': 1}
+        for k, lo in (lows | {'combiner_window': 2}).items():
+            v = getattr(self, k)
+            _check(isinstance(v, int) and v >= lo, k, f'must be an int >= {lo}, got {v!r}')
+        dp = self.disagreement_penalty
         _check(
-            _finite(self.max_weight) and 0 < self.max_weight <= 1,
-            'max_weight',
-            f'must be in (0, 1], got {self.max_weight!r}',
-        )
-        _check(
-            _finite(self.z_scale) and self.z_scale > 0,
-            'z_scale',
-            f'must be > 0, got {self.z_scale!r}',
-        )
-        _check(
-            _finite(self.gross_cap) and self.gross_cap > 0,
-            'gross_cap',
-            f'must be > 0, got {self.gross_cap!r}',
-        )
-        _check(
-            _finite(self.kelly_fraction) and 0 < self.kelly_fraction <= 1,
-            'kelly_fraction',
-            f'must be in (0, 1], got {self.kelly_fraction!r}',
-        )
-        _check(
-            self.vol_method in ('ewma', 'garch'),
-            'vol_method',
-            f"must be 'ewma' or 'garch', got {self.vol_method!r}",
-        )
-        _check(
-            _finite(self.halflife) and self.halflife > 0,
-            'halflife',
-            f'must be > 0, got {self.halflife!r}',
-        )
-        _check(
-            isinstance(self.garch_refit_every, int) and self.garch_refit_every >= 1,
-            'garch_refit_every',
-            'must be an int >= 1',
-        )
-        _check(
-            isinstance(self.garch_min_obs, int) and self.garch_min_obs >= 30,
-            'garch_min_obs',
-            'must be an int >= 30',
-        )
-        _check(
-            _finite(self.target_vol_annual) and self.target_vol_annual > 0,
-            'target_vol_annual',
-            f'must be > 0, got {self.target_vol_annual!r}',
-        )
-        _check(
-            _finite(self.max_leverage) and self.max_leverage > 0,
-            'max_leverage',
-            f'must be > 0, got {self.max_leverage!r}',
-        )
-        _check(
-            isinstance(self.periods_per_year, int) and self.periods_per_year > 0,
-            'periods_per_year',
-            'must be an int > 0',
-        )
-        _check(
-            isinstance(self.combiner_window, int) and self.combiner_window >= 2,
-            'combiner_window',
-            'must be an int >= 2',
-        )
-        _check(
-            _finite(self.disagreement_penalty) and 0 <= self.disagreement_penalty <= 1,
-            'disagreement_penalty',
-            'must be in [0, 1]',
+            _finite(dp) and 0 <= dp <= 1, 'disagreement_penalty', f'must be in [0, 1], got {dp!r}'
         )
 
 # %% ../nbs/06_portfolio.ipynb #6fda6c6f
