@@ -90,10 +90,8 @@ def _position_from(d: Mapping) -> Position:
     )
 
 # %% ../nbs/07a_alpaca_broker.ipynb #fc8385d1
-class AlpacaBroker:
-    """Alpaca through alpaca-py's `TradingClient`: paper unless `live=True` and
-    TRADEML_ALLOW_LIVE=1.
-    """
+class _AlpacaBrokerCore:
+    """Keys, the alpaca-py client, scrubbed errors and retries behind `AlpacaBroker`."""
 
     def __init__(
         self,
@@ -199,6 +197,12 @@ class AlpacaBroker:
             log.warning('%s failed (%s); retry %d of %d', what, err, attempt + 1, self.retries)
             time.sleep(self.retry_wait)
         raise err  # raised here, outside `except`: no alpaca context attached
+
+# %% ../nbs/07a_alpaca_broker.ipynb #89003dcd
+class AlpacaBroker(_AlpacaBrokerCore):
+    """Alpaca through alpaca-py's `TradingClient`: paper unless `live=True` and
+    TRADEML_ALLOW_LIVE=1.
+    """
 
     def account(self) -> Account:
         """Cash, equity and buying power of the Alpaca account."""

@@ -50,10 +50,8 @@ CREATE TABLE IF NOT EXISTS snapshots(run_id TEXT, symbol TEXT, qty REAL, price R
 CASH = '$CASH'  # snapshot row holding the account's cash (qty) and equity
 
 
-class Blotter:
-    """Record of runs, orders, fills and account snapshots in one SQLite file; every write is its
-    own transaction.
-    """
+class _BlotterCore:
+    """Runs, orders and fills written to the blotter's SQLite file (the writing half of `Blotter`)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -148,6 +146,12 @@ class Blotter:
             rows.append((run_id, sym, qty, price, account.equity))
         with self.conn:
             self.conn.executemany('INSERT INTO snapshots VALUES (?,?,?,?,?)', rows)
+
+# %% ../nbs/07ba_blotter.ipynb #df8e36f9
+class Blotter(_BlotterCore):
+    """Record of runs, orders, fills and account snapshots in one SQLite file; every write is its
+    own transaction.
+    """
 
     def get_order(self, client_order_id: str) -> dict | None:
         """The order row (with filled_qty) as a dict, or None."""

@@ -222,10 +222,8 @@ _ORDER_COLS = (
 )
 
 # %% ../nbs/07_broker.ipynb #3268ca56
-class SimBroker:
-    """A simulated broker whose whole state (cash, positions, orders, fills) lives in one SQLite
-    file.
-    """
+class _SimBrokerCore:
+    """The SQLite file behind `SimBroker`: connection, transactions, cash and the last bar."""
 
     def __init__(
         self, path: str | Path, cash: float = 100_000.0, costs: Any = None, name: str = 'sim'
@@ -276,6 +274,10 @@ class SimBroker:
     def __repr__(self) -> str:
         n = self._conn.execute('SELECT COUNT(*) FROM positions').fetchone()[0]
         return f'SimBroker(path={str(self.path)!r}, cash={self.cash:.2f}, positions={n})'
+
+# %% ../nbs/07_broker.ipynb #ab193e5e
+class _SimBrokerBook:
+    """What `SimBroker` answers: account, positions, orders, submit and cancel."""
 
     def account(self) -> Account:
         """Cash, and equity = cash + positions marked at their last price."""
@@ -367,6 +369,12 @@ class SimBroker:
             px = _price(bar, 'close')
             if px is not None:
                 c.execute('UPDATE positions SET last_price = ? WHERE symbol = ?', (px, sym))
+
+# %% ../nbs/07_broker.ipynb #153992e0
+class SimBroker(_SimBrokerBook, _SimBrokerCore):
+    """A simulated broker whose whole state (cash, positions, orders, fills) lives in one SQLite
+    file.
+    """
 
     def fill_pending(self, bars: Any, date: Any) -> list[Order]:
         """Fill open orders at the open of the bar of `date`, charge costs, mark positions to the
