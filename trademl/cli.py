@@ -49,9 +49,7 @@ __all__ = ['app', 'data_app', 'dataset_app', 'paper_app', 'out', 'err', 'TRAININ
 
 # %% ../nbs/08_cli.ipynb #e554a23b
 def parse_date(text: str | None, option: str) -> str | None:
-    """`text` as a `YYYY-MM-DD` date (None stays None); a `ConfigError` naming
-    `option` otherwise.
-    """
+    """`text` as a `YYYY-MM-DD` date (None stays None), else a `ConfigError` naming `option`."""
     import datetime
 
     if text is None or text == '':
@@ -127,9 +125,7 @@ def quietly(command: str, fn, *args, **kwargs):
 
 
 def exit_code(error: BaseException) -> int:
-    """The exit code of an error: 2 for a bad option value, 128 + signal when
-    interrupted, else 1.
-    """
+    """The exit code of an error: 2 a bad option value, 128 + signal if interrupted, else 1."""
     if isinstance(error, RunInterrupted):
         return error.exit_code
     return 2 if isinstance(error, ConfigError) else 1
@@ -160,9 +156,7 @@ def _invoke(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None):
-    """Console entry point: run one command; every error becomes one `error:` line and
-    an exit code.
-    """
+    """Console entry point: run one command; any error is one `error:` line and an exit code."""
     signals = (signal.SIGTERM, signal.SIGINT)
     previous = {s: signal.signal(s, _raise_interrupted) for s in signals}
     try:
@@ -194,9 +188,7 @@ def data_describe(
     ),
     symbols: str | None = typer.Option(None, help='comma-separated symbols (yfinance)'),
 ):
-    """Print a table of symbols, date ranges, rows, missing sessions and defects; exit 1 if any
-    defect.
-    """
+    """Print symbols, date ranges, rows, missing sessions and defects; exit 1 on a defect."""
     opts = {'symbols': parse_list(symbols)} if symbols else {}
     path = existing_path(path, 'PATH')
     summary, defects = quietly(
@@ -225,9 +217,7 @@ def dataset_build(
     end: str | None = typer.Option(None, help='last date YYYY-MM-DD'),
     root: Path | None = typer.Option(None, help='datasets folder (default data/datasets)'),
 ):
-    """Build the model-ready dataset of a source (features, labels, windows,
-    embeddings, manifest).
-    """
+    """Build the model-ready dataset of a source: features, labels, windows, embeddings."""
     opts = parse_options(locals())
     from trademl.jobs import build_source_dataset
 
@@ -253,9 +243,7 @@ def train(
     ),
     mlflow: bool = typer.Option(True, help='log to MLflow (sqlite under artifacts/)'),
 ):
-    """Train a model on a dataset and write its artifact (safetensors, config.json,
-    model_info.json).
-    """
+    """Train a model on a dataset and write its artifact (weights, config, model info)."""
     opts = parse_options(locals())
     from trademl.jobs import train_on_dataset
 
