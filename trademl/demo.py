@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -87,7 +88,10 @@ def train_sample_models(dataset, panel: pd.DataFrame, epochs: int, say=print) ->
 
     paths = []
     for name in ('timeformer', 'tft'):
-        job = train_on_dataset(name, str(dataset.path), 'small', epochs=epochs, mlflow=True)
+        progress = sys.stderr.isatty()  # a progress bar only on a terminal
+        job = train_on_dataset(
+            name, str(dataset.path), 'small', epochs=epochs, mlflow=True, progress=progress
+        )
         say(job.summary)
         for s in predict(job.result.trained, panel).signals:
             say(
