@@ -1,4 +1,6 @@
-"""trademl.broker: SimBroker (SQLite), AlpacaBroker against the local FakeAlpaca, and that secrets never leak."""
+"""trademl.broker: SimBroker (SQLite), AlpacaBroker against the local FakeAlpaca, and that secrets
+never leak.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def bar(o: float, c: float | None = None) -> dict:
     return {'open': o, 'close': o if c is None else c, 'volume': 1e6}
 
 
-# ------------------------------------------------------------------------------------------------ SimBroker
+# ---------------------------------------------------------------------------------------- SimBroker
 @pytest.fixture
 def sim(tmp_path):
     b = SimBroker(
@@ -215,7 +217,7 @@ def test_sim_repr_protocol_and_factory(tmp_path):
     b.close()
 
 
-# ------------------------------------------------------------------------------------------------ AlpacaBroker
+# ------------------------------------------------------------------------------------- AlpacaBroker
 @pytest.fixture
 def fake():
     with FakeAlpaca(KEY, SECRET, prices={'SPY': 400.0, 'QQQ': 350.0}) as f:
@@ -359,7 +361,7 @@ def test_alpaca_keys_live_and_env_file(env, fake, tmp_path):
     assert repr(b) == str(b) == f'AlpacaBroker(paper, url={fake.url!r})'
 
 
-# ------------------------------------------------------------------------------------------------ secrets
+# ------------------------------------------------------------------------------------------ secrets
 def test_secrets_never_leak(monkeypatch, tmp_path, capsys, caplog):
     skey, ssecret = 'SENTINEL-KEY-123', 'SENTINEL-SECRET-456'
     monkeypatch.chdir(tmp_path)

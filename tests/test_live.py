@@ -1,4 +1,6 @@
-"""trademl.live with an in-memory FakeBroker (and the real SimBroker): planning, blotter, reconciliation, tripwires and idempotent rebalancing."""
+"""trademl.live with an in-memory FakeBroker (and the real SimBroker): planning, blotter,
+reconciliation, tripwires and idempotent rebalancing.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from trademl.live import (
 ASOF = pd.Timestamp('2018-12-28')
 
 
-# ------------------------------------------------------------------------------------------------------- FakeBroker
+# --------------------------------------------------------------------------------------- FakeBroker
 class FakeBroker:
     """In-memory broker. `crash_after=k`: submit call k+1 raises RuntimeError before the order is accepted;
     `lose_response_after=k`: it is accepted, then RuntimeError (the response is lost). `hide` holds client_order_ids that
@@ -116,7 +118,7 @@ class FakeBroker:
             o.status, o.filled_qty, o.filled_avg_price = 'filled', o.qty, price
 
 
-# ---------------------------------------------------------------------------------------------------------- fixtures
+# ----------------------------------------------------------------------------------------- fixtures
 PRICES = {'AAA': 50.0, 'BBB': 20.0, 'CCC': 10.0, 'DDD': 40.0}
 TARGETS = pd.Series({'AAA': 0.2, 'BBB': 0.3, 'CCC': 0.1})
 
@@ -160,7 +162,7 @@ def run(
     )
 
 
-# ------------------------------------------------------------------------------------------------------------ config
+# ------------------------------------------------------------------------------------------- config
 def test_config_strict_yaml():
     cfg = PlannerConfig.from_yaml('min_notional: 50\ncash_buffer: 0.05\nmax_staleness_days: 2\n')
     assert (cfg.min_notional, cfg.cash_buffer, cfg.max_staleness_days) == (50.0, 0.05, 2)
@@ -174,7 +176,7 @@ def test_config_strict_yaml():
         PlannerConfig.from_dict({'max_staleness_days': -1})
 
 
-# --------------------------------------------------------------------------------------------------- client_order_id
+# ---------------------------------------------------------------------------------- client_order_id
 def test_client_order_id_example():
     cid = client_order_id('seed000-ensemble', date(2018, 12, 28), '^IXIC')
     assert (
@@ -196,7 +198,7 @@ def test_client_order_id_properties(a, b):
     assert ca != cb
 
 
-# ------------------------------------------------------------------------------------------------------- plan_orders
+# -------------------------------------------------------------------------------------- plan_orders
 def plan(targets, positions=None, prices=None, equity=10_000.0, **cfg):
     return plan_orders(
         pd.Series(targets, dtype=float),
@@ -296,7 +298,7 @@ def test_plan_properties(w, equity, price, buffer, fractional):
     assert math.copysign(1, w) == math.copysign(1, r.target_qty) or r.target_qty == 0
 
 
-# ----------------------------------------------------------------------------------------------------------- blotter
+# ------------------------------------------------------------------------------------------ blotter
 def test_blotter_survives_reopen(tmp_path):
     path = tmp_path / 'sub' / 'b.sqlite'
     with Blotter(path) as b:
@@ -339,7 +341,7 @@ def test_blotter_survives_reopen(tmp_path):
             b.finish_run('nope', 'done')
 
 
-# --------------------------------------------------------------------------------------------------------- reconcile
+# ---------------------------------------------------------------------------------------- reconcile
 def test_reconcile_actions(blotter):
     br = make_broker()
     o = br.submit(OrderRequest('AAA', 10, 'buy', 'cid-known'))
@@ -384,7 +386,7 @@ def test_reconcile_actions(blotter):
     assert reconcile_report(df.iloc[:0]) == 'reconcile: no orders to compare'
 
 
-# --------------------------------------------------------------------------------------------------------- rebalance
+# ---------------------------------------------------------------------------------------- rebalance
 def test_rebalance_plans_and_submits_sells_first(blotter):
     br = make_broker()
     res = run(br, blotter)
@@ -504,7 +506,7 @@ def test_broker_refusal_is_recorded_and_the_run_goes_on(blotter):
     assert run(br, blotter).submitted == [client_order_id('test-strat', ASOF, 'BBB')]
 
 
-# --------------------------------------------------------------------------------------------------------- tripwires
+# ---------------------------------------------------------------------------------------- tripwires
 def assert_halted(br, blotter, message, **kw):
     with pytest.raises(TripwireError) as e:
         run(br, blotter, **kw)
@@ -627,7 +629,7 @@ def test_fake_broker_satisfies_the_protocol():
     assert isinstance(make_broker(), Broker)
 
 
-# ---------------------------------------------------- the same guarantees with the real SimBroker and a process restart
+# -------------------------------- the same guarantees with the real SimBroker and a process restart
 @pytest.mark.parametrize('k', [1, 2])
 def test_simbroker_crash_restart_submits_exactly_the_missing_orders(tmp_path, k):
     """A SimBroker that dies after k of n submits; a new process (new SimBroker and Blotter on the same files) re-runs

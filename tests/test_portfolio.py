@@ -1,4 +1,6 @@
-"""Portfolio construction: hand-computed weights, caps and Kelly, property tests of the invariants, volatility, combiner, guardrails."""
+"""Portfolio construction: hand-computed weights, caps and Kelly, property tests of the invariants,
+volatility, combiner, guardrails.
+"""
 
 import numpy as np
 import pandas as pd
@@ -138,7 +140,9 @@ def test_properties(items, max_w, gross, kelly, zs):
 
 # ---------------------------------------------------------------- volatility
 def test_vol_target_constant_vol():
-    """Constant +/-1% returns: EWMA vol = 0.01 exactly -> scale = 0.10 / (0.01*sqrt(252)); cap at max_leverage."""
+    """Constant +/-1% returns: EWMA vol = 0.01 exactly -> scale = 0.10 / (0.01*sqrt(252)); cap at
+    max_leverage.
+    """
     r = pd.Series([0.01, -0.01] * 50)
     v = vol_forecast(r, 'ewma', halflife=10)
     assert np.allclose(v, 0.01)
@@ -268,7 +272,7 @@ def test_guardrails_validation():
             Guardrails(**kw)
 
 
-# ---------------------------------------------------------------- the chain: combiner -> weights -> overlays
+# ------------------------------------------------------- the chain: combiner -> weights -> overlays
 @settings(max_examples=20, deadline=None)
 @given(
     seed=st.integers(0, 10_000),

@@ -1,4 +1,4 @@
-"""Issues 6 and 7 end to end on a small model trained on the sample: signal histories equal `predict`; the daily report
+"""The trading layer end to end on a small model trained on the sample: signal histories equal `predict`; the daily report
 under papermill (HTML, errors, causality); the `backtest` and `report` commands; the packaged production notebooks;
 `trademl paper` with the simulated broker and against the local fake of Alpaca, with sentinel keys that must never
 appear in any output, file or blotter row."""
@@ -15,15 +15,15 @@ import pytest
 
 torch = pytest.importorskip('torch')
 pytest.importorskip('papermill')
-from conftest import ROOT
+from conftest import ROOT  # noqa: E402
 
-from trademl.data import load_panel
-from trademl.dataset import build_dataset
-from trademl.features import assert_causal
-from trademl.inference import predict
-from trademl.report import ReportConfig, daily_report
-from trademl.strategy import StrategyConfig, signal_history
-from trademl.train import train_model
+from trademl.data import load_panel  # noqa: E402
+from trademl.dataset import build_dataset  # noqa: E402
+from trademl.features import assert_causal  # noqa: E402
+from trademl.inference import predict  # noqa: E402
+from trademl.report import ReportConfig, daily_report  # noqa: E402
+from trademl.strategy import StrategyConfig, signal_history  # noqa: E402
+from trademl.train import train_model  # noqa: E402
 
 EXE = str(Path(sys.executable).parent / 'trademl')
 CFG = ReportConfig(
