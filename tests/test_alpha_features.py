@@ -131,7 +131,9 @@ def _reference(frame, how, winsor=3.0):
 def test_cross_sectional_equals_a_per_date_reference(feats, how):
     dates = feats.index.get_level_values('date')
     days = np.sort(dates.unique())
-    x = feats.loc[(dates >= days[250]) & (dates < days[300]), ['mom_20', 'vol_20', 'beta_60', 'dd_252']].copy()
+    x = feats.loc[
+        (dates >= days[250]) & (dates < days[300]), ['mom_20', 'vol_20', 'beta_60', 'dd_252']
+    ].copy()
     x.iloc[::11, 0] = np.nan
     got = cross_sectional(x, how, winsor=2.0)
     pd.testing.assert_frame_equal(
