@@ -21,7 +21,9 @@ from trademl.core import (
 from trademl.costs import (
     CostModel,
     causal_liquidity,
+    per_symbol,
 )
+from .data import ffill_rows
 from trademl.metrics import (
     drawdown_series,
     performance_stats,
@@ -30,7 +32,7 @@ from trademl.metrics import (
 COST_KEYS = ('fee', 'spread', 'impact', 'borrow')
 
 # %% auto #0
-__all__ = ['COST_KEYS', 'compute_stats', 'BacktestResult', 'write_tearsheet', 'backtest_figures', 'prepare_inputs',
+__all__ = ['COST_KEYS', 'compute_stats', 'BacktestResult', 'write_tearsheet', 'backtest_figures', 'prepare_inputs', 'exact_path',
            'run_backtest', 'backtest_meta', 'figures_page', 'daily_frame', 'write_backtest_report']
 
 # %% ../nbs/06c_backtest.ipynb #d54199a1
@@ -185,14 +187,96 @@ def prepare_inputs(weights: pd.DataFrame, panel: pd.DataFrame) -> dict:
     }
 
 # %% ../nbs/06c_backtest.ipynb #ba3ee783
-def _ffill_rows(a: np.ndarray, mask: np.ndarray, init: float) -> np.ndarray:
-    """Forward-fill `a` down the rows keeping only cells where `mask`; `init` before the first."""
-    T, N = a.shape
-    idx = np.where(mask, np.arange(T)[:, None], -1)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    return np.where(idx >= 0, a[np.clip(idx, 0, None), np.arange(N)[None, :]], init)
+def _effective_prices(d: dict) -> dict:
+    """Last valid close carried over missing bars, and the overnight, intraday and close-to-close returns."""
+    valid = d['valid']
+    N = valid.shape[1]
+    c_eff = ffill_rows(d['close'], valid, np.nan)
+    c_prev = np.vstack([np.full((1, N), np.nan), c_eff[:-1]])
+    o_eff = np.where(valid, d['open'], c_prev)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        r_cc, r_on, r_id = (
+            np.nan_to_num(x)
+            for x in (c_eff / c_prev - 1.0, o_eff / c_prev - 1.0, c_eff / o_eff - 1.0)
+        )
+    return {'r_cc': r_cc, 'r_on': r_on, 'r_id': r_id}
+
+# %% ../nbs/06c_backtest.ipynb #73e60961
+def _drift(w: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights after returns `r` (shares held, cash at 0 %), and the book's growth factor."""
+    g = 1.0 + w @ r
+    return (w * (1.0 + r) / g if g > 0 else np.zeros_like(w)), g
+
+
+def _cost_row(costs: CostModel | None, symbols, d: dict):
+    """Costs of one execution point: fractions of the pre-trade equity, per component and symbol."""
+    if costs is None:
+        return lambda t, trade, held, equity: None
+    hs = per_symbol(
+        costs.half_spread_bps,
+        symbols,
+        len(symbols),
+        costs.default_half_spread_bps,
+        'half_spread_bps',
+    )
+    bb = per_symbol(
+        costs.borrow_bps_annual,
+        symbols,
+        len(symbols),
+        costs.default_borrow_bps,
+        'borrow_bps_annual',
+    )
+    borrow_rate = bb / 1e4 / costs.periods_per_year
+
+    def row(t, trade, held, equity):
+        a = np.abs(trade)
+        imp = costs.impact_fraction(a, d['adv'][t], d['vol'][t], equity)
+        return (
+            costs.fee_bps / 1e4 * a,
+            hs / 1e4 * a,
+            imp * a,
+            borrow_rate * np.maximum(-held, 0.0),
+        )
+
+    return row
+
+
+def exact_path(target, valid, r_pre, r_post, cost_row, capital: float) -> dict:
+    """Walk the execution points: drift, trade to target where tradable, pay costs, drift again."""
+    T, N = target.shape
+    out = {k: np.zeros((T, N)) for k in ('weights', 'trade', 'held', *COST_KEYS)}
+    gross, net = np.zeros(T), np.zeros(T)
+    w_mark, equity = (
+        np.zeros(N),
+        1.0,
+    )  # weights at the last mark (a close), equity in units of capital
+    for t in range(T):
+        pre, g1 = _drift(w_mark, r_pre[t])
+        w = np.where(valid[t], target[t], pre)
+        trade = w - pre
+        held = w if r_post is not None else pre  # what is held through the day's session
+        parts = cost_row(t, trade, held, equity * g1 * capital)
+        c = 0.0 if parts is None else float(sum(p.sum() for p in parts))
+        post = w / (1.0 - c)  # costs are paid from cash: the same shares weigh more of less equity
+        w_mark, g2 = _drift(post, r_post[t]) if r_post is not None else (post, 1.0)
+        session = 1.0 + (w @ r_post[t] if r_post is not None else 0.0)
+        gross[t], net[t] = g1 * session - 1.0, g1 * (1.0 - c) * g2 - 1.0  # net = gross − c·g1
+        if parts is not None:
+            for k, p in zip(COST_KEYS, parts):
+                out[k][t] = p * g1  # dollars paid, as fractions of the previous close's equity
+        out['weights'][t], out['trade'][t] = w, trade
+        out['held'][t] = post if r_post is not None else pre
+        equity *= 1.0 + net[t]
+    return out | {'gross': gross, 'net': net}
 
 # %% ../nbs/06c_backtest.ipynb #92d2a324
+def _exposures(held: np.ndarray, idx) -> pd.DataFrame:
+    longs, shorts = np.clip(held, 0, None).sum(1), np.clip(held, None, 0).sum(1)
+    return pd.DataFrame(
+        {'gross': longs - shorts, 'net': longs + shorts, 'long': longs, 'short': shorts}, index=idx
+    )
+
+
 def run_backtest(
     weights: pd.DataFrame,
     panel: pd.DataFrame,
@@ -201,7 +285,7 @@ def run_backtest(
     capital: float = 1e6,
 ) -> BacktestResult:
     """Backtest daily target `weights` (date × symbol, decided at each close) on a long OHLCV
-    `panel`; see the rules above.
+    `panel` with exact holdings accounting; see the rules above.
     """
     if execution not in ('next_open', 'close'):
         raise ConfigError(f"execution: expected 'next_open' or 'close', got {execution!r}")
@@ -209,45 +293,25 @@ def run_backtest(
         raise ConfigError(f'capital: must be > 0, got {capital!r}')
     d = prepare_inputs(weights, panel)
     T, N = d['target'].shape
-    valid = d['valid']
-    c_eff = _ffill_rows(d['close'], valid, np.nan)  # last valid close, carried over missing bars
-    c_prev = np.vstack([np.full((1, N), np.nan), c_eff[:-1]])
-    o_eff = np.where(valid, d['open'], c_prev)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        r_cc, r_on, r_id = (
-            np.nan_to_num(x)
-            for x in (c_eff / c_prev - 1.0, o_eff / c_prev - 1.0, c_eff / o_eff - 1.0)
-        )
-    tgt = d['target'] if execution == 'close' else np.vstack([np.zeros((1, N)), d['target'][:-1]])
-    X = _ffill_rows(tgt, valid, 0.0)  # executed: no trade on a missing bar
-    X_prev = np.vstack([np.zeros((1, N)), X[:-1]])
-    trade = X - X_prev
+    r = _effective_prices(d)
     if execution == 'close':
-        gross, held = (X_prev * r_cc).sum(axis=1), X_prev
+        tgt, r_pre, r_post = d['target'], r['r_cc'], None
     else:
-        gross, held = (1 + (X_prev * r_on).sum(axis=1)) * (1 + (X * r_id).sum(axis=1)) - 1, X
-    cdict = (
-        costs.costs(trade, held, d['adv'], d['vol'], capital, symbols=d['symbols'])
-        if costs is not None
-        else {k: np.zeros((T, N)) for k in COST_KEYS}
-    )
+        tgt, r_pre, r_post = np.vstack([np.zeros((1, N)), d['target'][:-1]]), r['r_on'], r['r_id']
+    path = exact_path(tgt, d['valid'], r_pre, r_post, _cost_row(costs, d['symbols'], d), capital)
     idx = d['dates']
-    cost_day = pd.DataFrame({k: cdict[k].sum(axis=1) for k in COST_KEYS}, index=idx)
-    ret = pd.Series(gross - cost_day.sum(axis=1).to_numpy(), index=idx, name='returns')
-    turnover = pd.Series(0.5 * np.abs(trade).sum(axis=1), index=idx, name='turnover')
-    longs, shorts = np.clip(held, 0, None).sum(1), np.clip(held, None, 0).sum(1)
-    exposures = pd.DataFrame(
-        {'gross': longs - shorts, 'net': longs + shorts, 'long': longs, 'short': shorts}, index=idx
-    )
+    cost_day = pd.DataFrame({k: path[k].sum(axis=1) for k in COST_KEYS}, index=idx)
+    ret = pd.Series(path['net'], index=idx, name='returns')
+    turnover = pd.Series(0.5 * np.abs(path['trade']).sum(axis=1), index=idx, name='turnover')
     ppy = costs.periods_per_year if costs is not None else 252
     return BacktestResult(
         ret,
         (1.0 + ret).cumprod().rename('equity'),
-        pd.DataFrame(X, index=idx, columns=d['symbols']),
+        pd.DataFrame(path['weights'], index=idx, columns=d['symbols']),
         turnover,
         cost_day,
-        exposures,
-        pd.Series(gross, index=idx, name='gross_returns'),
+        _exposures(path['held'], idx),
+        pd.Series(path['gross'], index=idx, name='gross_returns'),
         compute_stats(ret, turnover, cost_day, ppy) | {'periods_per_year': ppy},
     )
 

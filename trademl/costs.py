@@ -17,10 +17,10 @@ from trademl.core import (
 )
 
 # %% auto #0
-__all__ = ['CostModel', 'causal_liquidity']
+__all__ = ['per_symbol', 'CostModel', 'causal_liquidity']
 
 # %% ../nbs/06b_costs.ipynb #05f7e637
-def _per_symbol(
+def per_symbol(
     spec, symbols: Sequence[str] | None, n: int, default: float, name: str
 ) -> np.ndarray:
     """A scalar or `{symbol: bps}` mapping as a length-`n` array of bps (missing symbols get
@@ -87,6 +87,10 @@ class CostModel(Config):
         """Impact per unit traded (a fraction), capped, and the cap where ADV or volatility is
         unknown.
         """
+        if (
+            self.impact_coef == 0 or self.max_impact_bps == 0
+        ):  # switched off: no impact, not the cap
+            return np.zeros(np.shape(abs_trade))
         cap = self.max_impact_bps / 1e4
         adv, vol = np.asarray(adv_notional, dtype=float), np.asarray(daily_vol, dtype=float)
         ok = np.isfinite(adv) & (adv > 0) & np.isfinite(vol)
@@ -112,10 +116,10 @@ class CostModel(Config):
         d = np.abs(np.nan_to_num(np.asarray(trade_weights, dtype=float)))
         h = np.nan_to_num(np.asarray(held_weights, dtype=float))
         n = d.shape[1]
-        hs = _per_symbol(
+        hs = per_symbol(
             self.half_spread_bps, symbols, n, self.default_half_spread_bps, 'half_spread_bps'
         )
-        bb = _per_symbol(
+        bb = per_symbol(
             self.borrow_bps_annual, symbols, n, self.default_borrow_bps, 'borrow_bps_annual'
         )
         return {
