@@ -104,6 +104,7 @@ def quantiles(score: pd.Series, q: int = 5) -> pd.Series:
     return (
         s.groupby(level='date', group_keys=False)
         .transform(lambda x: pd.qcut(x, q, labels=False, duplicates='drop') + 1)
+        .dropna()
         .astype(int)
         .rename('quantile')
     )
