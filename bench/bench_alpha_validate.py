@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trademl.alpha_validation import AlphaValidationConfig, validate_alpha, write_alpha_report
+from trademl.alpha_validation import validate_alpha, write_alpha_report
 from trademl.data import make_synthetic_panel
 
 COLS = [
