@@ -2,7 +2,7 @@
 feature-group ablation and the baselines), the shuffled-label control, and the planted-signal control
 on a synthetic universe of 200 stocks. Prints wall time, peak memory and the result tables.
 
-Run: python bench/bench_alpha_validate.py [--only full|shuffled|planted] [--seeds 3] [--out DIR]
+Run: python bench/bench_alpha_validate.py [--only full|shuffled|planted] [--seeds 3] [--no-ablation] [--out DIR]
 """
 
 import argparse
@@ -32,6 +32,7 @@ ap.add_argument('--only', choices=['full', 'shuffled', 'planted'], action='appen
 ap.add_argument('--seeds', type=int, default=3)
 ap.add_argument('--threads', type=int, default=1)
 ap.add_argument('--out', default=None)
+ap.add_argument('--no-ablation', action='store_true', help='skip the feature-group ablation runs')
 a = ap.parse_args()
 real = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'sp500_5yr.parquet'
 
@@ -70,7 +71,11 @@ if real.is_file():
             | {'seeds': [0], 'ablation': False, 'importance_splits': 0, 'shuffle_labels': True},
         )
     if 'full' in todo:
-        res = run('full, sp500_5yr', sp, base | {'seeds': list(range(a.seeds))})
+        res = run(
+            'full, sp500_5yr',
+            sp,
+            base | {'seeds': list(range(a.seeds)), 'ablation': not a.no_ablation},
+        )
         print('\nimportance (first seed, first splits):')
         print(res.importance.sort_values('gain', ascending=False).round(4).to_markdown())
 else:
