@@ -78,4 +78,6 @@ def test_report_files(panel, tmp_path):
     assert list(oof.columns[:3]) == ['date', 'symbol', 'score'] and oof['score'].notna().all()
     html = (out / 'report.html').read_text()
     assert html.count('<script type="text/javascript">/**') <= 1 and 'Plotly.newPlot' in html
+    assert 'IC decay' in html and 'CPCV paths' in html
+    assert res.factor.summary['horizon'] == 5 and len(res.factor.decay) == 20
     assert AlphaValidationConfig.from_dict(doc['facts']['config']).n_groups == 4

@@ -20,7 +20,7 @@ from .alpha_labels import LabelConfig, make_labels
 from .backtest import run_backtest
 from .core import Config, ConfigError
 from .costs import CostModel
-from .factor_report import ic_series, ic_summary, quantile_returns
+from .factor_report import factor_report, ic_series, ic_summary, quantile_returns
 from .metrics import sharpe_ratio
 from .portfolio import PortfolioConfig, weights_panel
 from .validation import CombinatorialPurgedCV, deflated_sharpe_ratio, pbo
@@ -285,6 +285,7 @@ class AlphaValidationResult:
     importance: pd.DataFrame
     facts: dict
     pbo_result: object = None
+    factor: object = None  # the FactorReport of the alpha core's out-of-fold scores
 
     def to_markdown(self) -> str:
         """The table and the facts as markdown."""
@@ -368,7 +369,11 @@ def validate_alpha(
         'survivorship': health.survivorship_note(None),
         'config': asdict(cfg),
     }
-    return AlphaValidationResult(table, pd.concat(oofs, ignore_index=True), paths, imp, facts, pres)
+    alpha_score = oofs[0].groupby(['date', 'symbol'])['score'].mean()
+    factor = factor_report(alpha_score, data['panel'], cfg.horizon, q=10)
+    return AlphaValidationResult(
+        table, pd.concat(oofs, ignore_index=True), paths, imp, facts, pres, factor
+    )
 
 
 def math_comb(cfg: AlphaValidationConfig) -> int:
@@ -377,10 +382,14 @@ def math_comb(cfg: AlphaValidationConfig) -> int:
 
 # %% ../nbs/10f_alpha_validation.ipynb #9b6d3613
 def report_figures(result: AlphaValidationResult) -> list:
-    """Plotly figures: long/short equity after costs with the CPCV path band, importance, PBO logits."""
+    """Plotly figures: IC series and decay, quantile returns, cumulative spread, long/short equity after costs with the CPCV path band, importance, PBO logits."""
     import plotly.graph_objects as go
 
+    from trademl.factor_report import fig_decay, fig_ic, fig_quantiles, fig_spread
+
     figs = []
+    if result.factor is not None:
+        figs += [f(result.factor) for f in [fig_ic, fig_decay, fig_quantiles, fig_spread]]
     p = result.paths.get('alpha')
     if p is not None and len(p):
         eq = (1 + p.fillna(0)).cumprod()
