@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .contract import PANEL_COLUMNS, _changes
 from .core import Config, ConfigError, DataError
-from .data import PANEL_COLUMNS, _changes
 
 # %% auto #0
 __all__ = ['KINDS', 'ANOMALY_COLUMNS', 'ACTIONS', 'REPAIRABLE', 'POLICY', 'REPORT_COLUMNS', 'SURVIVORSHIP', 'HealthConfig',
