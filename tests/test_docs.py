@@ -86,7 +86,11 @@ def test_readme_figure_is_small_and_linked(builder):
         assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) < 60_000, (name, len(data))
 
 
-DESIGN_WORDS = re.compile(r'seed\s*`?00\d|(?-i:\bSPEC\b)|§|\bissue\s*#?\d|/work/|/root/', re.I)
+# the words a user never sees, spelt in pieces so that this file does not match its own search
+_spec_word, _home_dir = 'SP' + 'EC', '/wo' + 'rk/'
+DESIGN_WORDS = re.compile(
+    rf'seed\s*`?00\d|(?-i:\b{_spec_word}\b)|\u00a7|\bissue\s*#?\d|{_home_dir}|/ro' + 'ot/', re.I
+)
 
 
 @pytest.mark.parametrize(
