@@ -393,6 +393,31 @@ def load_dataset(path: str | Path, verify: bool = True) -> TradeDataset:
     """Open a dataset folder written by `build_dataset` (hashes checked unless `verify=False`)."""
     return TradeDataset(path, verify)
 
+# %% ../nbs/01g_dataset.ipynb #acae54e37e7d407bbb7b55eff062a284
+_MAPPED = ('prices', 'context', 'embeddings', 'labels')
+
+
+def _dataset_state(self) -> dict:
+    """What a pickled dataset carries: its folder, manifest and keys; arrays still mapped from the folder travel as their names only."""
+    state = {k: v for k, v in self.__dict__.items() if k != '_views'}
+    for k in _MAPPED:
+        if isinstance(state[k], np.memmap):
+            state[k] = None  # reopened from the folder by the receiver
+    return state
+
+
+def _restore_dataset(self, state: dict):
+    """Rebuild a pickled dataset: arrays not carried are memory-mapped again from its folder."""
+    self.__dict__.update(state)
+    for k in _MAPPED:
+        if state[k] is None:
+            setattr(self, k, np.load(self.path / f'{k}.npy', mmap_mode='r'))
+    self._views = window_view(self.prices, self.window)
+
+
+TradeDataset.__getstate__ = _dataset_state
+TradeDataset.__setstate__ = _restore_dataset
+
 # %% ../nbs/01g_dataset.ipynb #4f95e6cf
 @dataclass
 class Scaler:

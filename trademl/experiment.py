@@ -28,6 +28,7 @@ from trademl.veto import (
 # isort: split
 from .core import Config, ConfigError, get_logger, require, seed_everything
 from .dataset import TradeDataset
+from .distributed import ParallelConfig, executor
 from .ensemble import EnsembleWeights, combine
 from .metrics import daily_ic, max_drawdown
 from .significance import deflated_sharpe_ratio, direction_metrics, pbo, sharpe_stats
@@ -47,8 +48,8 @@ METHODS = [
 
 # %% auto #0
 __all__ = ['log', 'METHODS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical', 'evaluate_split', 'next_open_returns',
-           'daily_strategy_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'split_records',
-           'run_validation', 'strategy_table', 'results_markdown']
+           'daily_strategy_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'split_records', 'job_name',
+           'split_job', 'run_validation', 'strategy_table', 'results_markdown']
 
 # %% ../nbs/05b_experiment.ipynb #09bf1b8d
 @dataclass
@@ -258,15 +259,45 @@ def split_records(
         daily[(seed, s, m)] = daily_strategy_returns(dates, pos, r1[te_rows])
     return rows, daily
 
+# %% ../nbs/05b_experiment.ipynb #acae54e37e7d407bbb7b55eff062a284
+def job_name(job: tuple[int, int]) -> str:
+    """How a validation job is named in logs and errors."""
+    return f'seed {job[0]}, split {job[1]}'
+
+
+def split_job(job, ds, lab_idx, splits, cfg, work, veto_params, progress=False) -> dict:
+    """One validation job `(seed, split)`: every method fitted on the split's training rows and evaluated on its test rows (in a scratch folder under `work` when it exists here)."""
+    seed, s = job
+    if progress:
+        log.info('%s of %d', job_name(job), len(splits))
+    seed_everything(seed)
+    dsx = seed_labels(ds, lab_idx, seed, cfg.shuffle_labels)
+    tr, te = splits[s]
+    here = Path(work) if work and Path(work).is_dir() else None
+    split_dir = Path(tempfile.mkdtemp(prefix=f's{seed}_{s}-', dir=here))
+    try:
+        out, info = evaluate_split(dsx, lab_idx[tr], lab_idx[te], cfg, seed, split_dir, veto_params)
+    finally:
+        shutil.rmtree(split_dir, ignore_errors=True)
+    return {'out': out, 'info': info}
+
 # %% ../nbs/05b_experiment.ipynb #cd96169e
+def _run_jobs(ex, jobs, shared: dict) -> list:
+    """The first job alone (it tunes the veto), then every other job with its veto parameters."""
+    first = ex.map(split_job, jobs[:1], shared | {'veto_params': None}, job_name)
+    vp = first[0]['info']['veto_params']
+    return first + ex.map(split_job, jobs[1:], shared | {'veto_params': vp}, job_name)
+
+
 def run_validation(
     ds: TradeDataset,
     cfg: ValidationConfig | None = None,
     work_dir: str | Path | None = None,
     progress: bool = False,
+    parallel: ParallelConfig | None = None,
     **overrides,
 ) -> ValidationResult:
-    """Run the validation experiment on a dataset (see the notebook); SIGTERM or Ctrl-C raise `RunInterrupted`."""
+    """Run the validation experiment on a dataset (serially, or on Ray as `parallel` says); SIGTERM or Ctrl-C raise `RunInterrupted`."""
     cfg = cfg or ValidationConfig.from_dict(overrides)
     if cfg.horizon not in ds.horizons:
         raise ConfigError(
@@ -277,35 +308,26 @@ def run_validation(
         cfg.n_groups, cfg.n_test_groups, horizon=max(ds.horizons), embargo=cfg.embargo
     )
     splits = list(cv.split(ds.keys['date'].to_numpy()[lab_idx]))[: cfg.max_splits or None]
-    r1, rows, infos, daily = next_open_returns(ds), [], [], {}
-    veto_params, n_veto_trials = None, 0
+    jobs = [(seed, s) for seed in cfg.seeds for s in range(len(splits))]
     work = Path(work_dir or tempfile.mkdtemp(prefix='trademl-validate-'))
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        with interruptible():
-            for seed in cfg.seeds:
-                seed_everything(seed)
-                dsx = seed_labels(ds, lab_idx, seed, cfg.shuffle_labels)
-                for s, (tr, te) in enumerate(splits):
-                    if progress:
-                        log.info('seed %d, split %d/%d', seed, s + 1, len(splits))
-                    split_dir = work / f's{seed}_{s}'
-                    try:
-                        out, info = evaluate_split(
-                            dsx, lab_idx[tr], lab_idx[te], cfg, seed, split_dir, veto_params
-                        )
-                    finally:
-                        shutil.rmtree(split_dir, ignore_errors=True)
-                    if veto_params is None:  # tuned on the first split, reused after
-                        veto_params, n_veto_trials = info['veto_params'], info['veto_trials']
-                    infos.append(
-                        {'seed': seed, 'split': s}
-                        | {k: v for k, v in info.items() if k != 'veto_params'}
-                    )
-                    r, d = split_records(dsx, lab_idx[te], out, cfg, r1, seed, s)
-                    rows, daily = rows + r, daily | d
+        with interruptible(), executor(parallel) as ex:
+            shared = ex.share(ds=ds, lab_idx=lab_idx, splits=splits, cfg=cfg, work=str(work))
+            done = _run_jobs(ex, jobs, shared | {'progress': progress})
     finally:
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
+    r1, rows, infos, daily = next_open_returns(ds), [], [], {}
+    labelled = {seed: seed_labels(ds, lab_idx, seed, cfg.shuffle_labels) for seed in cfg.seeds}
+    for (seed, s), d in zip(jobs, done):
+        infos.append(
+            {'seed': seed, 'split': s} | {k: v for k, v in d['info'].items() if k != 'veto_params'}
+        )
+        te = lab_idx[splits[s][1]]
+        r, dd = split_records(labelled[seed], te, d['out'], cfg, r1, seed, s)
+        rows, daily = rows + r, daily | dd
+    n_veto_trials = done[0]['info']['veto_trials']
     return _summarise(
         cfg, cv, splits, pd.DataFrame(rows), daily, infos, n_veto_trials, time.time() - t0
     )
