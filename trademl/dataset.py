@@ -18,7 +18,7 @@ import pandas as pd
 
 from .core import Config, ConfigError, DataError, atomic_write_text
 from .core import get_logger, project_paths, require
-from .data import validate_panel
+from .data import panel_arrays, validate_panel
 from .features import FEATURE_NAMES, WARMUP_BARS, build_features, normalise_windows
 from .labels import HORIZONS, availability_dates, forward_returns
 
@@ -276,19 +276,23 @@ def build_dataset(
     config: DatasetConfig | None = None,
     cache: bool = True,
     progress: bool = False,
+    validate: bool = True,
     **options,
 ) -> TradeDataset:
-    """Build features, labels, windows and embeddings for `panel` and write them under `root/name` (default `data/datasets/`)."""
+    """Build features, labels, windows and embeddings for `panel` and write them under `root/name` (default `data/datasets/`); `validate=False` for a panel `load_panel` has just validated."""
     cfg = config or DatasetConfig.from_dict({'embedder': embedder, **options})
     if not isinstance(name, str) or not name or '/' in name:
         raise ConfigError(f'name must be a plain folder name, got {name!r}')
-    validate_panel(panel)
+    if validate:
+        validate_panel(panel)
     _check_window_fits(panel, cfg.window, cfg.warmup)
     panel = panel.reset_index(drop=True)
     root = Path(root) if root is not None else project_paths().data / 'datasets'
-    feats = build_features(panel, cfg.lookback, cfg.ob_threshold, cfg.swing_window, validate=False)
-    labels = forward_returns(panel, cfg.horizons)
-    known = availability_dates(panel, cfg.horizons)
+    pa = panel_arrays(panel)  # pivoted once: features, labels and availability dates read it
+    feats = build_features(pa, cfg.lookback, cfg.ob_threshold, cfg.swing_window)
+    labels = forward_returns(pa, cfg.horizons)
+    known = availability_dates(pa, cfg.horizons)
+    del pa
     rows, holes = _sample_rows(panel, feats, cfg.window, cfg.warmup)
     if len(rows) == 0:
         raise DataError('no samples: no (symbol, date) has a full window and defined features')

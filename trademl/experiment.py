@@ -21,8 +21,9 @@ from trademl.veto import (
     fit_veto,
     oof_predictions,
     predict_deep,
-    veto_features,
+    veto_keep,
     veto_labels,
+    veto_matrix,
 )
 
 # isort: split
@@ -72,9 +73,9 @@ class ValidationConfig(Config):
 
 # %% ../nbs/05b_experiment.ipynb #dd025dfb
 def momentum_probs(ds: TradeDataset, idx, horizons) -> dict:
-    """1 where the close-to-close return over the last h days was positive, else 0 (per horizon)."""
-    w = ds.raw_windows(np.asarray(idx))[:, :, 3]
-    return {h: (w[:, -1] > w[:, -1 - h]).astype(float) for h in horizons}
+    """1 where the close-to-close return over the last h days was positive, else 0 (per horizon; read from the prices, not from copies of the windows)."""
+    close, rows = ds.prices[:, 3], ds.keys['row'].to_numpy()[np.asarray(idx)]
+    return {h: (close[rows] > close[rows - h]).astype(float) for h in horizons}
 
 
 def lgbm_classical(ds: TradeDataset, train_idx, test_idx, horizons, seed: int) -> dict:
@@ -83,7 +84,7 @@ def lgbm_classical(ds: TradeDataset, train_idx, test_idx, horizons, seed: int) -
     from trademl.train import time_split
 
     tr, va = time_split(ds, 0.2, train_idx)
-    X = np.asarray(ds.context, dtype=np.float64)
+    X = ds.context  # memory-mapped: only the rows used are read
     lab = np.asarray(ds.labels)
     out = {}
     for h in horizons:
@@ -102,12 +103,12 @@ def lgbm_classical(ds: TradeDataset, train_idx, test_idx, horizons, seed: int) -
         }
         b = lgb.train(
             p,
-            lgb.Dataset(X[tr], lab[tr, j]),
+            lgb.Dataset(np.asarray(X[tr], np.float64), lab[tr, j]),
             300,
-            valid_sets=[lgb.Dataset(X[va], lab[va, j])],
+            valid_sets=[lgb.Dataset(np.asarray(X[va], np.float64), lab[va, j])],
             callbacks=[lgb.early_stopping(30, verbose=False)],
         )
-        out[h] = b.predict(X[np.asarray(test_idx)])
+        out[h] = b.predict(np.asarray(X[np.asarray(test_idx)], np.float64))
     return out
 
 # %% ../nbs/05b_experiment.ipynb #5263e408
@@ -137,16 +138,16 @@ def evaluate_split(
     oof = oof_predictions(
         ds, train_idx, deep_cfg, work / 'inner', n_folds=cfg.inner_folds, embargo=cfg.embargo
     )
-    Xv = veto_features(ds, oof.predictions)
+    Xv, names = veto_matrix(ds, oof.predictions)  # one array, no frames of 551 columns
     yv = veto_labels(
         ds, combine(oof.predictions, cfg.weights, hs)[f'ens_prob_{cfg.horizon}'], cfg.horizon
     )
     vcfg = VetoConfig.from_dict({**cfg.veto.to_dict(), 'seed': seed, 'horizon': cfg.horizon})
-    vdates = pd.Series(ds.keys['date'].to_numpy()[oof.predictions.index.to_numpy()], index=Xv.index)
-    veto = fit_veto(
-        Xv, yv, vdates, vcfg, max(hs), params=veto_params
-    )  # tuned on the first split, reused after
-    keep = veto.keep(veto_features(ds, pred))
+    vdates = pd.Series(ds.keys['date'].to_numpy()[oof.predictions.index.to_numpy()], index=yv.index)
+    # tuned on the first split, reused after
+    veto = fit_veto(Xv, yv, vdates, vcfg, max(hs), params=veto_params, names=names)
+    del Xv
+    keep = veto_keep(veto, ds, pred)  # block by block
     probs['ensemble_veto'] = probs['ensemble']
     info = {
         'veto_threshold': veto.threshold,

@@ -71,8 +71,8 @@ def build_source_dataset(
     """Load a source's panel and build its dataset (`options` go to `build_dataset`)."""
     from trademl.dataset import build_dataset
 
-    panel = tdata.load_panel(source, path, symbols=symbols, start=start, end=end)
-    ds = build_dataset(panel, name=name or source, progress=progress, **options)
+    panel = tdata.load_panel(source, path, symbols=symbols, start=start, end=end)  # validated
+    ds = build_dataset(panel, name=name or source, progress=progress, validate=False, **options)
     return JobResult(ds, dataset_summary(ds), ds.path)
 
 
