@@ -52,9 +52,14 @@ class SerialExecutor:
         """The shared inputs as they are."""
         return values
 
+    def imap(self, fn, jobs: list, shared: dict, describe=str):
+        """`fn(job, **shared)` for each job, in order, one result at a time."""
+        for job in jobs:
+            yield fn(job, **shared)
+
     def map(self, fn, jobs: list, shared: dict, describe=str) -> list:
         """`fn(job, **shared)` for each job, in order."""
-        return [fn(job, **shared) for job in jobs]
+        return list(self.imap(fn, jobs, shared, describe))
 
 # %% ../nbs/00c_distributed.ipynb #2d1c026c
 def _call(fn, job, threads, **shared):
@@ -87,21 +92,28 @@ class RayExecutor:
         """Each shared input put into the object store once; tasks receive them by reference."""
         return {k: self.ray.put(v) for k, v in values.items()}
 
-    def map(self, fn, jobs: list, shared: dict, describe=str) -> list:
-        """`fn(job, **shared)` for each job on Ray; `JobFailed` naming the first job that failed."""
+    def imap(self, fn, jobs: list, shared: dict, describe=str):
+        """`fn(job, **shared)` for each job on Ray (all submitted at once), yielded in job order; `JobFailed` naming the first job that failed."""
         ray, n = self.ray, self.config.cpus_per_job
         task = ray.remote(num_cpus=n, max_retries=0)(_call)
         fn_ref = ray.put(fn)
         refs = [task.remote(fn_ref, job, n, **shared) for job in jobs]
-        out = []
-        for job, ref in zip(jobs, refs):
-            try:
-                out.append(ray.get(ref))
-            except ray.exceptions.RayError as e:
-                for r in refs:
+        try:
+            for k, job in enumerate(jobs):
+                try:
+                    result = ray.get(refs[k])
+                except ray.exceptions.RayError as e:
+                    raise JobFailed(f'job {describe(job)} failed on Ray: {_reason(e)}') from None
+                refs[k] = None  # the driver holds one result at a time
+                yield result
+        finally:  # a failure, or a caller that stopped early: nothing keeps running
+            for r in refs:
+                if r is not None:
                     ray.cancel(r, force=True)
-                raise JobFailed(f'job {describe(job)} failed on Ray: {_reason(e)}') from None
-        return out
+
+    def map(self, fn, jobs: list, shared: dict, describe=str) -> list:
+        """`fn(job, **shared)` for each job on Ray, as a list in job order."""
+        return list(self.imap(fn, jobs, shared, describe))
 
 # %% ../nbs/00c_distributed.ipynb #58765604
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from trademl.veto import (
 )
 
 # isort: split
-from .core import Config, ConfigError, get_logger, require, seed_everything
+from .core import Config, ConfigError, atomic_path, get_logger, require, seed_everything
 from .dataset import TradeDataset
 from .distributed import ParallelConfig, executor
 from .ensemble import EnsembleWeights, combine
@@ -50,7 +50,7 @@ METHODS = [
 # %% auto #0
 __all__ = ['log', 'METHODS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical', 'evaluate_split', 'next_open_returns',
            'daily_strategy_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'split_records', 'job_name',
-           'split_job', 'run_validation', 'strategy_table', 'results_markdown']
+           'split_job', 'write_predictions', 'run_validation', 'strategy_table', 'results_markdown']
 
 # %% ../nbs/05b_experiment.ipynb #09bf1b8d
 @dataclass
@@ -282,23 +282,35 @@ def split_job(job, ds, lab_idx, splits, cfg, work, veto_params, progress=False) 
         shutil.rmtree(split_dir, ignore_errors=True)
     return {'out': out, 'info': info}
 
+# %% ../nbs/05b_experiment.ipynb #db9cbde6
+def _results(ex, jobs, shared: dict):
+    """The jobs' results in job order, one at a time: the first alone (it tunes the veto), then every other job with its veto parameters."""
+    first = ex.map(split_job, jobs[:1], shared | {'veto_params': None}, job_name)[0]
+    yield first
+    vp = first['info']['veto_params']
+    yield from ex.imap(split_job, jobs[1:], shared | {'veto_params': vp}, job_name)
+
+
+def write_predictions(folder, seed: int, split: int, te_rows, out: dict) -> Path:
+    """One split's test predictions as parquet: dataset row, the veto's keep mask, each method's probability per horizon."""
+    cols = {'row': te_rows, 'keep': out['keep']}
+    cols |= {f'{m}_prob_{h}': p for m, ph in out['probs'].items() for h, p in ph.items()}
+    path = Path(folder) / f'seed{seed}_split{split}.parquet'
+    with atomic_path(path) as tmp:
+        pd.DataFrame(cols).to_parquet(tmp, index=False)
+    return path
+
 # %% ../nbs/05b_experiment.ipynb #cd96169e
-def _run_jobs(ex, jobs, shared: dict) -> list:
-    """The first job alone (it tunes the veto), then every other job with its veto parameters."""
-    first = ex.map(split_job, jobs[:1], shared | {'veto_params': None}, job_name)
-    vp = first[0]['info']['veto_params']
-    return first + ex.map(split_job, jobs[1:], shared | {'veto_params': vp}, job_name)
-
-
 def run_validation(
     ds: TradeDataset,
     cfg: ValidationConfig | None = None,
     work_dir: str | Path | None = None,
     progress: bool = False,
     parallel: ParallelConfig | None = None,
+    predictions_dir: str | Path | None = None,
     **overrides,
 ) -> ValidationResult:
-    """Run the validation experiment on a dataset (serially, or on Ray as `parallel` says); SIGTERM or Ctrl-C raise `RunInterrupted`."""
+    """Run the validation experiment on a dataset (serially, or on Ray as `parallel` says; each split's predictions written to `predictions_dir` if given, then dropped); SIGTERM or Ctrl-C raise `RunInterrupted`."""
     cfg = cfg or ValidationConfig.from_dict(overrides)
     if cfg.horizon not in ds.horizons:
         raise ConfigError(
@@ -312,23 +324,25 @@ def run_validation(
     jobs = [(seed, s) for seed in cfg.seeds for s in range(len(splits))]
     work = Path(work_dir or tempfile.mkdtemp(prefix='trademl-validate-'))
     work.mkdir(parents=True, exist_ok=True)
+    r1, rows, infos, daily, labelled = next_open_returns(ds), [], [], {}, {}
     try:
         with interruptible(), executor(parallel) as ex:
             shared = ex.share(ds=ds, lab_idx=lab_idx, splits=splits, cfg=cfg, work=str(work))
-            done = _run_jobs(ex, jobs, shared | {'progress': progress})
+            for (seed, s), d in zip(jobs, _results(ex, jobs, shared | {'progress': progress})):
+                if seed not in labelled:  # one seed's labels at a time
+                    labelled = {seed: seed_labels(ds, lab_idx, seed, cfg.shuffle_labels)}
+                infos.append({'seed': seed, 'split': s} | d['info'])
+                te = lab_idx[splits[s][1]]
+                if predictions_dir is not None:
+                    write_predictions(predictions_dir, seed, s, te, d['out'])
+                r, dd = split_records(labelled[seed], te, d['out'], cfg, r1, seed, s)
+                rows.extend(r)
+                daily.update(dd)
     finally:
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    r1, rows, infos, daily = next_open_returns(ds), [], [], {}
-    labelled = {seed: seed_labels(ds, lab_idx, seed, cfg.shuffle_labels) for seed in cfg.seeds}
-    for (seed, s), d in zip(jobs, done):
-        infos.append(
-            {'seed': seed, 'split': s} | {k: v for k, v in d['info'].items() if k != 'veto_params'}
-        )
-        te = lab_idx[splits[s][1]]
-        r, dd = split_records(labelled[seed], te, d['out'], cfg, r1, seed, s)
-        rows, daily = rows + r, daily | dd
-    n_veto_trials = done[0]['info']['veto_trials']
+    n_veto_trials = infos[0]['veto_trials']
+    infos = [{k: v for k, v in i.items() if k != 'veto_params'} for i in infos]
     return _summarise(
         cfg, cv, splits, pd.DataFrame(rows), daily, infos, n_veto_trials, time.time() - t0
     )
