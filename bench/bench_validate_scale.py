@@ -28,8 +28,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 class Phases:
     """Exclusive wall time and peak resident memory (process + children) per named phase."""
 
-    def __init__(self, interval=0.02):
-        self.proc, self.stack = psutil.Process(), ['other']
+    def __init__(self, interval=0.02, limit_gb=None):
+        self.proc, self.stack, self.limit = psutil.Process(), ['other'], limit_gb
         self.seconds, self.peak, self.calls = defaultdict(float), defaultdict(int), defaultdict(int)
         self.top, self.mark = 0, time.perf_counter()
         self._stop = threading.Event()
@@ -50,6 +50,11 @@ class Phases:
                 self.top = max(self.top, r)
                 name = self.stack[-1]
                 self.peak[name] = max(self.peak[name], r)
+                if self.limit and r > self.limit * 2**30:  # protect a shared machine
+                    print(f'stopped: {r / 2**30:.2f} GB resident in phase {name!r}', flush=True)
+                    for c in self.proc.children(recursive=True):
+                        c.kill()
+                    os._exit(3)
 
     def _switch(self):
         now = time.perf_counter()
@@ -142,12 +147,13 @@ def main():
     ap.add_argument('--epochs-tft', type=int, default=2)
     ap.add_argument('--workers', type=int, default=0, help='Ray workers (0: serial)')
     ap.add_argument('--root', default=None, help='dataset folder (default: a temporary one)')
+    ap.add_argument('--max-rss-gb', type=float, default=None, help='stop when memory exceeds this')
     a = ap.parse_args()
 
     from trademl.core import quiet_third_party
     from trademl.data import make_synthetic_panel
 
-    ph = Phases()
+    ph = Phases(limit_gb=a.max_rss_gb)
     instrument(ph)
     import trademl.dataset as D
     import trademl.experiment as E

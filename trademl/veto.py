@@ -50,18 +50,18 @@ def model_predictions(tm: TrainedModel, ds: TradeDataset, idx, batch: int = 2048
     """Predictions of `tm` for dataset rows `idx`: return, probability and uncertainty columns prefixed by the model name."""
     from trademl.inference import run_model
 
-    idx = np.asarray(idx)
-    parts = []
+    idx, parts = np.asarray(idx), []
+    used = ('ret', 'prob', 'quantiles') + (('attn',) if tm.name == 'timeformer' else ())
     for a in range(0, len(idx), batch):
         i = idx[a : a + batch]
-        parts.append(
-            run_model(
-                tm,
-                ds.raw_windows(i),
-                np.asarray(ds.context[i], dtype=np.float64),
-                np.asarray(ds.embeddings[i]),
-            )
+        r = run_model(
+            tm,
+            ds.raw_windows(i),
+            np.asarray(ds.context[i], np.float64),
+            np.asarray(ds.embeddings[i]),
         )
+        # copies of the outputs used: a view would keep its batch's whole attention tensor alive
+        parts.append({k: np.array(r[k]) for k in used if k in r})
     res = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return pd.DataFrame(prediction_columns(tm, res), index=pd.Index(idx, name='row'))
 
