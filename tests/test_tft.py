@@ -62,7 +62,7 @@ def test_shapes_and_weights(preset):
         assert n < 100_000
     B, L, H = 3, cfg.lookback, cfg.horizons
     with torch.no_grad():
-        out = model(*make_inputs(cfg, B))
+        out = model(*make_inputs(cfg, B), return_attention=True)
     assert out['quantiles'].shape == (B, H, 3)
     assert out['ret'].shape == (B, H) and out['dir_logit'].shape == (B, H)
     assert torch.equal(out['ret'], out['quantiles'][..., 1])
@@ -135,7 +135,7 @@ def test_gradients_reach_price_and_price_matters():
 def test_attention_is_causal():
     model = small_model(0, n_layers=2).eval()
     with torch.no_grad():
-        out = model(*make_inputs(model.config, B=3))
+        out = model(*make_inputs(model.config, B=3), return_attention=True)
     L = model.config.lookback
     upper = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=1)
     for a in out['attn_layers']:
@@ -280,3 +280,32 @@ def test_bad_shapes_raise():
         model(price, kronos[:1], context)
     with pytest.raises(ModelError, match='kronos'):
         model(price, np.zeros((2, 512), dtype=np.float32), context)
+
+
+# ---------------------------------------------------------------- the last-position path
+@pytest.mark.parametrize('n_layers', [1, 3])
+def test_last_position_path_equals_the_full_stack(n_layers):
+    """forward() computes the last layer for the last query only and fuses earlier layers' attention: same outputs as the full stack."""
+    model = small_model(0, n_layers=n_layers).eval()
+    x = make_inputs(model.config, B=5)
+    with torch.no_grad():
+        full, fast = model(*x, return_attention=True), model(*x)
+    assert 'attn_layers' not in fast
+    for k in ('quantiles', 'ret', 'dir_logit', 'attn', 'var_weights'):
+        assert torch.allclose(full[k], fast[k], atol=2e-6, rtol=1e-5), k
+    state, attn, _ = model.last_state(*x)
+    assert torch.allclose(state, model.encode(*x)['states'][:, -1], atol=2e-6)
+
+
+def test_last_position_path_trains_like_the_full_stack():
+    """Without dropout, gradients through the fused path equal those through the full stack."""
+    model = small_model(0, n_layers=2, dropout=0.0).train()
+    x = make_inputs(model.config, B=4)
+    grads = []
+    for full in (True, False):
+        model.zero_grad()
+        model(*x, return_attention=full)['ret'].sum().backward()
+        grads.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()])
+    assert any(g.abs().sum() > 0 for g in grads[1])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)

@@ -104,8 +104,9 @@ class InterpretableMultiHeadAttention(nn.Module):
     """Interpretable multi-head attention (TFT paper, eq. 13-16).
 
     Per-head query/key projections, ONE value projection shared by all heads;
-    the heads' attention matrices are averaged before being applied to the
-    values, so the returned [B, L, L] weights fully describe the mixing.
+    the heads' attention matrices are averaged, so the returned [B, L, L] weights
+    fully describe the mixing (with one shared value, the mean of the heads'
+    outputs is the averaged weights applied to the values).
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
@@ -118,21 +119,42 @@ class InterpretableMultiHeadAttention(nn.Module):
         self.out = nn.Linear(self.d_head, d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Self-attention on x [B, L, d]; ``mask`` [L, L] bool, True = blocked.
-        Returns (output [B, L, d], head-averaged attention [B, L, L]).
-        """
+    def _heads(self, proj: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         B, L, _ = x.shape
-        q = self.q(x).view(B, L, self.n_heads, self.d_head).transpose(1, 2)
-        k = self.k(x).view(B, L, self.n_heads, self.d_head).transpose(1, 2)
+        return proj(x).view(B, L, self.n_heads, self.d_head).transpose(1, 2)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        last_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Self-attention on x [B, L, d]; ``mask`` [L, L] bool, True = blocked.
+
+        Returns (output [B, Lq, d], head-averaged attention [B, Lq, L] or None), where Lq = 1 with
+        ``last_only`` (only the last position's query) and L otherwise. Without ``need_weights`` the
+        weights are never materialised (fused attention kernel, memory linear in L).
+        """
+        xq = x[:, -1:] if last_only else x
+        q, k = self._heads(self.q, xq), self._heads(self.k, x)
+        v = self.v(x).unsqueeze(1)  # [B, 1, L, d_head], shared by the heads
+        if mask is not None and last_only:
+            mask = mask[-1:]
+        if not (need_weights or last_only):
+            p = self.dropout.p if self.training else 0.0
+            causal = mask is not None and torch.equal(mask, causal_mask(x.shape[1], x.device))
+            keep = None if mask is None or causal else ~mask
+            o = F.scaled_dot_product_attention(
+                q, k, v.expand_as(k), attn_mask=keep, dropout_p=p, is_causal=causal
+            )
+            return self.out(o.mean(1)), None
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)
         if mask is not None:
             scores = scores.masked_fill(mask, float('-inf'))
-        attn = torch.softmax(scores, dim=-1).mean(dim=1)
-        out = self.dropout(attn) @ self.v(x)
-        return self.out(out), attn
+        attn = torch.softmax(scores, dim=-1)  # [B, H, Lq, L]
+        out = (self.dropout(attn) @ v).mean(1)
+        return self.out(out), attn.mean(1)
 
 # %% ../../nbs/03_tft.ipynb #144f1481
 class DecoderLayer(nn.Module):
@@ -146,10 +168,16 @@ class DecoderLayer(nn.Module):
         self.gate = GateAddNorm(d_model, d_model, dropout)
         self.ff = GRN(d_model, d_model, d_model, dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (output [B, L, d], attention [B, L, L])."""
-        a, w = self.attn(x, mask)
-        return self.ff(self.gate(a, x)), w
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        need_weights: bool = True,
+        last_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return (output [B, Lq, d], attention [B, Lq, L] or None); Lq = 1 with ``last_only``."""
+        a, w = self.attn(x, mask, need_weights, last_only)
+        return self.ff(self.gate(a, x[:, -1:] if last_only else x)), w
 
 
 def causal_mask(L: int, device: torch.device | None = None) -> torch.Tensor:
@@ -162,9 +190,10 @@ class TFT(nn.Module):
 
     ``forward(price [B,L,5], kronos [B,512], context [B,29])`` returns a dict:
     ``quantiles`` [B,H,3] (P10,P50,P90, non-crossing), ``ret`` [B,H] (=P50),
-    ``dir_logit`` [B,H], ``var_weights`` [B,L,3] (price, kronos, context),
-    ``attn`` [B,L] (last position's attention, last decoder layer) and
-    ``attn_layers`` (list of [B,L,L]). All temporal processing is causal.
+    ``dir_logit`` [B,H], ``var_weights`` [B,L,3] (price, kronos, context) and
+    ``attn`` [B,L] (last position's attention, last decoder layer); with
+    ``return_attention=True`` also ``attn_layers`` (list of [B,L,L]). All temporal
+    processing is causal.
     """
 
     VARIABLES = ('price', 'kronos', 'context')
@@ -189,15 +218,8 @@ class TFT(nn.Module):
         self.q_head = nn.Linear(Hd, 3 * cfg.horizons)
         self.dir_head = nn.Linear(Hd, cfg.horizons)
 
-    def encode(
-        self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
-    ) -> dict[str, Any]:
-        """Run the full temporal stack (everything before "take last step").
-
-        Returns a dict with ``states`` [B, L, hidden] (state at t depends only
-        on price[:, :t+1] and the static inputs), ``static`` [B, hidden],
-        ``var_weights`` [B, L, 3] and ``attn_layers`` (list of [B, L, L]).
-        """
+    def _enriched(self, price, kronos, context) -> dict[str, Any]:
+        """Everything before the decoder: the gated LSTM states, the static vector, the enriched states and the selection weights."""
         check_inputs(self.config, price, kronos, context)
         x_p = self.price_proj(price)  # [B, L, E]
         x_k = self.kronos_proj(kronos).unsqueeze(1)  # [B, 1, E] broadcast over time
@@ -207,38 +229,74 @@ class TFT(nn.Module):
         temporal = self.lstm_gate(lstm_out, self.lstm_skip(selected))
         static = self.static_proj(torch.cat([kronos, context], dim=-1))  # [B, Hd]
         h = self.enrich(temporal, static.unsqueeze(1))
-        mask = causal_mask(h.shape[1], h.device)
+        return {'temporal': temporal, 'static': static, 'h': h, 'var_weights': var_w}
+
+    def encode(
+        self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
+    ) -> dict[str, Any]:
+        """Run the full temporal stack at every position (everything before "take last step").
+
+        Returns a dict with ``states`` [B, L, hidden] (state at t depends only
+        on price[:, :t+1] and the static inputs), ``static`` [B, hidden],
+        ``var_weights`` [B, L, 3] and ``attn_layers`` (list of [B, L, L]).
+        """
+        e = self._enriched(price, kronos, context)
+        h, mask = e['h'], causal_mask(price.shape[1], price.device)
         attn_layers: list[torch.Tensor] = []
         for layer in self.decoder:
             h, w = layer(h, mask)
             attn_layers.append(w)
-        states = self.post_gate(h, temporal)  # gated skip over the decoder
+        states = self.post_gate(h, e['temporal'])  # gated skip over the decoder
         return {
             'states': states,
-            'static': static,
-            'var_weights': var_w,
+            'static': e['static'],
+            'var_weights': e['var_weights'],
             'attn_layers': attn_layers,
         }
 
-    def forward(
+    def last_state(
         self, price: torch.Tensor, kronos: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The last position's state [B, hidden], its attention [B, L] and the selection weights, computing only what they need.
+
+        Equal to ``encode(...)['states'][:, -1]``: the decoder's earlier layers run a fused attention
+        kernel without materialising their weights, and the last layer, the gate after it and the
+        heads run for the last position's query alone.
+        """
+        e = self._enriched(price, kronos, context)
+        h, mask = e['h'], causal_mask(price.shape[1], price.device)
+        for layer in self.decoder[:-1]:
+            h, _ = layer(h, mask, need_weights=False)
+        h, w = self.decoder[-1](h, mask, last_only=True)
+        state = self.post_gate(h, e['temporal'][:, -1:])[:, 0]
+        return state, w[:, 0], e['var_weights']
+
+    def forward(
+        self,
+        price: torch.Tensor,
+        kronos: torch.Tensor,
+        context: torch.Tensor,
+        return_attention: bool = False,
     ) -> dict[str, Any]:
         """Forecast from the last time step; see the class docstring for outputs."""
-        enc = self.encode(price, kronos, context)
-        z = self.final_grn(enc['states'][:, -1])  # [B, Hd]
+        if return_attention:
+            enc = self.encode(price, kronos, context)
+            state, attn = enc['states'][:, -1], enc['attn_layers'][-1][:, -1]
+            var_w = enc['var_weights']
+        else:
+            state, attn, var_w = self.last_state(price, kronos, context)
+        z = self.final_grn(state)  # [B, Hd]
         H = self.config.horizons
-        raw = self.q_head(z).view(-1, H, 3)
-        q50, a, b = raw.unbind(-1)
+        q50, a, b = self.q_head(z).view(-1, H, 3).unbind(-1)
         quantiles = torch.stack([q50 - F.softplus(a), q50, q50 + F.softplus(b)], dim=-1)
-        attn_layers = enc['attn_layers']
-        return {
+        out = {
             'quantiles': quantiles,
             'ret': q50,
             'dir_logit': self.dir_head(z),
-            'var_weights': enc['var_weights'],
-            'attn': attn_layers[-1][:, -1, :],
-            'attn_layers': attn_layers,
+            'var_weights': var_w,
+            'attn': attn,
         }
+        return out | ({'attn_layers': enc['attn_layers']} if return_attention else {})
 
 # %% ../../nbs/03_tft.ipynb #51305ca0
 def tft_loss(
