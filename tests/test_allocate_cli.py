@@ -122,3 +122,16 @@ def test_paper_rebalance_takes_an_allocation(files):
     assert 'buy' in r.output.lower() and 'QQQ' in r.output and 'GLD' in r.output, r.output
     r = run('paper', 'rebalance', '--allocation', tmp / 'nope.json', '--source', 'files', p)
     assert isinstance(r.exception, ConfigError) and 'nope.json' in str(r.exception)
+
+
+def test_the_allocation_notebook_runs_under_papermill(files):
+    pm = pytest.importorskip('papermill')
+    from pathlib import Path
+
+    tmp, p, cfg = files
+    nb = Path(__file__).resolve().parents[1] / 'nbs' / 'prod' / 'allocate.ipynb'
+    params = {'asof': '2003-06-30', 'config': str(cfg), 'data_path': str(p), 'out': str(tmp)}
+    pm.execute_notebook(str(nb), str(tmp / 'run.ipynb'), parameters=params, progress_bar=False)
+    d = json.loads((tmp / 'allocation_2003-06-30.json').read_text())
+    text = (tmp / 'run.ipynb').read_text()
+    assert d['summary'] in text and 'combiner_weight' in text
