@@ -70,6 +70,7 @@ interfaces
     08a_jobs -> trademl.jobs;
     08b_cli_trade -> trademl.cli_trade;
     08c_demo -> trademl.demo;
+    08d_cli_allocate -> trademl.cli_allocate;
     prod/train;
     prod/daily_report
 

@@ -299,4 +299,5 @@ def busy(seconds: float = typer.Option(60.0, help='how long to compute')):
     out.print(quietly('busy', hold_temporary_folder, seconds).summary, markup=False)
 
 # %% ../nbs/08_cli.ipynb #18f5e9a5
+import trademl.cli_allocate  # noqa: E402,F401  (registers allocate)
 import trademl.cli_trade  # noqa: E402,F401  (registers backtest, report, paper, demo)

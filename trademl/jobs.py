@@ -425,6 +425,7 @@ def paper_rebalance_job(
     model=None,
     registry: str | None = None,
     targets=None,
+    allocation=None,
     folder=None,
     alpaca_url: str | None = None,
     **options,
@@ -434,6 +435,10 @@ def paper_rebalance_job(
 
     b = broker if broker == 'sim' else open_broker(broker, folder, **_alpaca_options(alpaca_url))
     tw = read_targets(targets) if targets else None
+    if allocation:
+        from trademl.cli_allocate import read_allocation
+
+        tw = read_allocation(allocation)
     model = model or (None if registry or tw is not None else default_models())
     res = paper_rebalance(
         asof, b, model=model, registry=registry, folder=folder, targets=tw, **options
