@@ -70,6 +70,8 @@ interfaces
     08a_jobs -> trademl.jobs;
     08b_cli_trade -> trademl.cli_trade;
     08c_demo -> trademl.demo;
+    08e_cli_alpha -> trademl.cli_alpha;
+    10g_alpha_jobs -> trademl.alpha_jobs;
     prod/train;
     prod/daily_report
 
