@@ -13,17 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import health
+from . import core, health
 from .alpha import AlphaConfig, AlphaModel, TuneConfig
 from .alpha_validation import AlphaValidationConfig, prepare
-from trademl.core import (
-    Config,
-    ConfigError,
-    DataError,
-    ModelError,
-    atomic_write_text,
-    project_paths,
-)
+from .core import Config, ConfigError, DataError, ModelError
 from .governance import PromotionBars
 from .jobs import JobResult
 
@@ -178,7 +171,7 @@ def refuse_red(report: HealthReport, red: str = 'refuse') -> None:
 # %% ../nbs/10g_alpha_jobs.ipynb #bd568808
 def tracking_uri_or_default(uri: str | None = None) -> str:
     """`uri`, else the project's sqlite store `artifacts/mlflow.db` (the training loop's default too)."""
-    return uri or f'sqlite:///{project_paths().ensure().artifacts / "mlflow.db"}'
+    return uri or f'sqlite:///{core.project_paths().ensure().artifacts / "mlflow.db"}'
 
 
 def flat_params(d: dict, prefix: str = '') -> dict:
@@ -281,7 +274,7 @@ def alpha_validate_job(
         model_cfg = tuned.best
     res = validate_alpha(panel, v, tuned)
     res.facts['survivorship'] = hr.survivorship
-    folder = Path(out_dir or project_paths().artifacts / 'alpha' / 'validation')
+    folder = Path(out_dir or core.project_paths().artifacts / 'alpha' / 'validation')
     write_alpha_report(res, folder)
     hr.table().to_csv(folder / 'health.csv', index=False)
     metrics = promotion_metrics(res)
@@ -296,7 +289,7 @@ def alpha_validate_job(
         'red': hr.red,
         'survivorship': hr.survivorship,
     }
-    atomic_write_text(folder / 'run.json', json.dumps(run, indent=1, default=str))
+    core.atomic_write_text(folder / 'run.json', json.dumps(run, indent=1, default=str))
     run_id = None
     if mlflow:
         from trademl.governance import log_run
@@ -370,7 +363,7 @@ def alpha_train_job(
     refuse_red(hr, v.red)
     data = prepare(panel, v)
     model = AlphaModel(model_cfg).fit(data['X'], data['y'])
-    folder = Path(out_dir or project_paths().artifacts / 'alpha' / 'model')
+    folder = Path(out_dir or core.project_paths().artifacts / 'alpha' / 'model')
     model.save(folder)
     last = data['X'].xs(
         data['X'].index.get_level_values('date').max(), level='date', drop_level=False
@@ -391,7 +384,7 @@ def alpha_train_job(
         'onnx_max_abs_diff': diff,
         'red_kept': hr.red if v.red == 'keep' else [],
     }
-    atomic_write_text(folder / 'alpha_model.json', json.dumps(info, indent=1, default=str))
+    core.atomic_write_text(folder / 'alpha_model.json', json.dumps(info, indent=1, default=str))
     t = model.trained_
     text = f'alpha model: {t["rows"]:,} rows, {len(info["symbols"])} symbols, {t["first_date"]} .. {t["last_date"]} -> {folder}'
     decision = None
@@ -424,7 +417,7 @@ def load_alpha_artifact(
             )
         folder = _registered_folder(registry, ch, uri)
     else:
-        folder = Path(model or project_paths().artifacts / 'alpha' / 'model')
+        folder = Path(model or core.project_paths().artifacts / 'alpha' / 'model')
     f = folder / 'alpha_model.json'
     if not f.is_file():
         raise ModelError(
@@ -525,9 +518,11 @@ def alpha_score_job(
         'survivorship': hr.survivorship,
         'scores': t.to_dict(orient='records'),
     }
-    folder_out = Path(out_dir or project_paths().artifacts / 'alpha' / 'scores')
-    js = atomic_write_text(folder_out / f'scores_{doc["asof"]}.json', json.dumps(doc, indent=1))
-    atomic_write_text(folder_out / f'scores_{doc["asof"]}.md', scores_markdown(doc))
+    folder_out = Path(out_dir or core.project_paths().artifacts / 'alpha' / 'scores')
+    js = core.atomic_write_text(
+        folder_out / f'scores_{doc["asof"]}.json', json.dumps(doc, indent=1)
+    )
+    core.atomic_write_text(folder_out / f'scores_{doc["asof"]}.md', scores_markdown(doc))
     top = ', '.join(f'{r.symbol} {r.weight:+.4f}' for r in t.head(5).itertuples())
     text = f'{doc["asof"]}: {len(t)} names scored, gross {doc["gross"]:.4f}, net {doc["net"]:+.4f}; top: {top}\nwrote {js} and .md'
     return JobResult(doc, text, js)

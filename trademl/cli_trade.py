@@ -88,6 +88,9 @@ def paper_rebalance_cmd(
     config: Path | None = typer.Option(None, help='YAML of trademl.paper.PaperConfig'),
     folder: Path | None = typer.Option(None, '--dir', help='folder of sim.db and blotter.db'),
     targets: Path | None = typer.Option(None, help="CSV of symbol,weight instead of a model's"),
+    scores: Path | None = typer.Option(
+        None, help='scores_<asof>.json of `trademl alpha score`: trade its target weights'
+    ),
     alpaca_url: str | None = typer.Option(None, hidden=True, help=ALPACA_HELP),
 ):
     """Rebalance a paper account to the strategy's target weights at the as-of date."""
