@@ -305,7 +305,9 @@ def test_last_position_path_trains_like_the_full_stack():
     for full in (True, False):
         model.zero_grad()
         model(*x, return_attention=full)['ret'].sum().backward()
-        grads.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()])
+        grads.append(
+            [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
+        )
     assert any(g.abs().sum() > 0 for g in grads[1])
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)

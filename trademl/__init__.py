@@ -71,8 +71,11 @@ interfaces
     08b_cli_trade -> trademl.cli_trade;
     08c_demo -> trademl.demo;
     08d_cli_allocate -> trademl.cli_allocate;
+    08e_cli_alpha -> trademl.cli_alpha;
+    10g_alpha_jobs -> trademl.alpha_jobs;
     prod/train;
-    prod/daily_report
+    prod/daily_report;
+    prod/allocate
 
 The base install is light; heavy parts are extras (`train`, `report`, `trade`, `online`, `all`), and a
 missing extra is named in the error. Start with `trademl.data.load_panel('sample')` or `trademl demo`.

@@ -71,7 +71,7 @@ class AlphaValidationConfig(Config):
     baselines: bool = True
     importance_splits: int = 2  # splits on which permutation importance is measured (0 = none)
     shuffle_labels: bool = False  # the control: labels permuted within each date
-    red: str = 'refuse'  # RED symbols: 'refuse' (raise naming them) or 'drop'
+    red: str = 'refuse'  # RED symbols: 'refuse' (raise naming them), 'drop' or 'keep'
 
     def check(self) -> None:
         """CPCV shape, horizons, seeds, book caps and the RED rule."""
@@ -87,9 +87,9 @@ class AlphaValidationConfig(Config):
             raise ConfigError(
                 'AlphaValidationConfig: max_weight must lie in (0, 1], gross in (0, 10]'
             )
-        if self.red not in ('refuse', 'drop'):
+        if self.red not in ('refuse', 'drop', 'keep'):
             raise ConfigError(
-                f"AlphaValidationConfig.red must be 'refuse' or 'drop', got {self.red!r}"
+                f"AlphaValidationConfig.red must be 'refuse', 'drop' or 'keep', got {self.red!r}"
             )
         LabelConfig(k=self.horizon, how=self.label_how)
 
@@ -120,14 +120,21 @@ class AlphaValidationConfig(Config):
 
 # %% ../nbs/10f_alpha_validation.ipynb #91a8cdc2
 def prepare(panel: pd.DataFrame, cfg: AlphaValidationConfig) -> dict:
-    """Clean panel, ranked features, labels (date, symbol order), health table and the dropped RED symbols."""
+    """Clean panel, ranked features, labels (date, symbol order), health table and the RED symbols."""
+    n_dates = panel['date'].nunique()
+    if cfg.horizon >= n_dates:
+        raise ConfigError(
+            f'horizon: a {cfg.horizon}-day forward label needs more than {cfg.horizon} dates; '
+            f'the history has {n_dates}'
+        )
     anomalies = health.find_anomalies(panel)
     clean, changes = health.apply_health_policy(panel, anomalies)
     status = health.symbol_health(clean, anomalies)
     red = sorted(status.index[status['status'] == 'RED'].astype(str))
     if cfg.red == 'refuse':
         health.refuse_red(status)
-    clean = clean[~clean['symbol'].isin(red)].reset_index(drop=True)
+    if cfg.red == 'drop':
+        clean = clean[~clean['symbol'].isin(red)].reset_index(drop=True)
     X = cross_sectional(alpha_features(clean), 'rank').swaplevel(0, 1).sort_index()
     lab = make_labels(clean, LabelConfig(k=cfg.horizon, how=cfg.label_how)).swaplevel(0, 1)
     y = lab['label'].reindex(X.index)
@@ -149,9 +156,18 @@ def prepare(panel: pd.DataFrame, cfg: AlphaValidationConfig) -> dict:
 
 # %% ../nbs/10f_alpha_validation.ipynb #874d1093
 def cpcv_scores(
-    data: dict, cfg: AlphaValidationConfig, seed: int, features=None, importance: bool = False
+    data: dict,
+    cfg: AlphaValidationConfig,
+    seed: int,
+    features=None,
+    importance: bool = False,
+    alpha: AlphaConfig | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Out-of-fold scores (date, symbol, score, split, path) of one seed, and gain/permutation importance."""
+    """Out-of-fold scores (date, symbol, score, split, path) of one seed, and gain/permutation importance.
+
+    `alpha` (e.g. a tuned configuration) replaces the model settings of `cfg`; `seed` still applies.
+    """
+    acfg = alpha.replace(seed=seed) if alpha is not None else cfg.alpha_config(seed)
     X, y = data['X'], data['y']
     feats = list(features or X.columns)
     cv = CombinatorialPurgedCV(
@@ -164,7 +180,7 @@ def cpcv_scores(
     parts, imp = [], []
     for s, (tr, te) in enumerate(cv.split(dates)):
         tr = tr[has_y[tr]]
-        model = AlphaModel(cfg.alpha_config(seed)).fit(X.iloc[tr][feats], y.iloc[tr])
+        model = AlphaModel(acfg).fit(X.iloc[tr][feats], y.iloc[tr])
         xt = X.iloc[te][feats]
         score = model.predict(xt).to_numpy()
         path = np.argmax(assign[:, group[te]] == s, axis=0)
@@ -258,18 +274,22 @@ def _sharpe_row(rets: list[pd.DataFrame]) -> dict:
     }
 
 
-def deflate(mean_returns: pd.DataFrame) -> dict:
-    """DSR of every column of `mean_returns`, deflated by all of them (n_trials = number of columns)."""
+def deflate(mean_returns: pd.DataFrame, n_trials: int | None = None) -> dict:
+    """DSR of every column of `mean_returns`, deflated by all of them.
+
+    `n_trials` (default: the number of columns) is the number of configurations tried; pass a
+    larger one when more were tried than are shown, e.g. the trials of a hyperparameter search.
+    """
     r = mean_returns.dropna()
     sr = np.array([sharpe_ratio(r[c]) for c in r.columns])
     var = float(np.nanvar(sr, ddof=1)) if len(sr) > 1 else 0.0
-    out = {}
+    out, n = {}, max(int(n_trials or 0), len(sr))
     for c, s in zip(r.columns, sr):
         x = r[c].to_numpy()
         with np.errstate(invalid='ignore'):  # one trial: no deflation (the benchmark is 0)
             out[c] = float(
                 deflated_sharpe_ratio(
-                    s, len(x), var, len(sr), stats.skew(x), stats.kurtosis(x, fisher=False)
+                    s, len(x), var, n, stats.skew(x), stats.kurtosis(x, fisher=False)
                 )
             )
     return out
@@ -305,21 +325,29 @@ class AlphaValidationResult:
 
 # %% ../nbs/10f_alpha_validation.ipynb #dbc04ef9
 def validate_alpha(
-    panel: pd.DataFrame, cfg: AlphaValidationConfig | dict | None = None
+    panel: pd.DataFrame, cfg: AlphaValidationConfig | dict | None = None, tuned=None
 ) -> AlphaValidationResult:
-    """CPCV out-of-fold scores of the alpha core per seed (and per ablation) through the book, beside the baselines."""
+    """CPCV out-of-fold scores of the alpha core per seed (and per ablation) through the book, beside the baselines.
+
+    `tuned` (a `TuneResult` of `tune_alpha`) replaces the model settings by its best configuration,
+    and its trials join the number of configurations the DSR deflates by.
+    """
     cfg = AlphaValidationConfig.from_any(cfg)
     data = prepare(panel, cfg)
+    best = tuned.best if tuned is not None else None
+    extra = int(tuned.n_trials) if tuned is not None else 0
     runs, oofs, imp = {}, [], pd.DataFrame()
     for i, seed in enumerate(cfg.seeds):
-        oof, im = cpcv_scores(data, cfg, seed, importance=i == 0 and cfg.importance_splits > 0)
+        oof, im = cpcv_scores(
+            data, cfg, seed, importance=i == 0 and cfg.importance_splits > 0, alpha=best
+        )
         oofs.append(oof.assign(method='alpha'))
         runs.setdefault('alpha', []).append(oof)
         imp = im if i == 0 else imp
     if cfg.ablation:
         for g, cols in GROUPS.items():
             keep = [c for c in data['X'].columns if c not in cols]
-            oof, _ = cpcv_scores(data, cfg, cfg.seeds[0], features=keep)
+            oof, _ = cpcv_scores(data, cfg, cfg.seeds[0], features=keep, alpha=best)
             runs[f'alpha -{g}'] = [oof]
             oofs.append(oof.assign(method=f'alpha -{g}'))
     fwd, rows, paths, means = data['fwd'], {}, {}, {}
@@ -349,21 +377,24 @@ def validate_alpha(
             rows[name] = f | _sharpe_row([r.to_frame()]) | {'turnover': t}
     m = pd.DataFrame(means).dropna()
     n_trials = len(cfg.seeds) + (len(GROUPS) if cfg.ablation else 0) + (3 if cfg.baselines else 0)
-    dsr = deflate(m)
+    dsr = deflate(m, m.shape[1] + extra)
     pres = pbo(m.to_numpy(), n_partitions=min(16, (len(m) // 2) * 2)) if m.shape[1] > 1 else None
     table = pd.DataFrame(rows).T
     table['dsr'] = pd.Series(dsr)
     table['pbo'] = np.nan
     table.loc['alpha', 'pbo'] = pres.pbo if pres is not None else np.nan
     facts = {
-        'n_trials': n_trials,
+        'n_trials': n_trials + extra,
+        'tuning_trials': extra,
+        'tuned': best.to_dict() if best is not None else None,
         'seeds': list(cfg.seeds),
         'n_splits': math_comb(cfg),
         'n_paths': CombinatorialPurgedCV(cfg.n_groups, cfg.n_test_groups).n_paths,
         'purge': f'by date: horizon {cfg.horizon} bars before/after each test block, embargo {cfg.embargo}',
         'symbols': int(data['panel']['symbol'].nunique()),
         'dates': len(dates),
-        'red_dropped': data['red'],
+        'red_dropped': data['red'] if cfg.red == 'drop' else [],
+        'red_kept': data['red'] if cfg.red == 'keep' else [],
         'health_changes': data['changes'],
         'shuffled_labels': cfg.shuffle_labels,
         'survivorship': health.survivorship_note(None),

@@ -179,6 +179,26 @@ def _table(df, title: str | None = None) -> Table:
     return t
 
 
+def _print_health(source: str, path, membership, opts: dict):
+    """The health table of a source (status, coverage, defects by kind, changes) and its notes."""
+    from trademl.alpha_jobs import health_report, health_text, read_membership
+
+    try:
+        raw = tdata.read_source(source, path, **opts).sort_values(['symbol', 'date'])
+        universe = read_membership(membership) if membership else None
+        if universe is not None:
+            from trademl.health import apply_membership
+
+            raw = apply_membership(raw, universe)
+        rep = quietly('data', health_report, raw.reset_index(drop=True), universe=universe)
+    except TrademlError as e:
+        out.print(f'data health: not graded ({error_line(e)})', markup=False)
+        return
+    out.print('data health (GREEN / AMBER / RED) per symbol:', markup=False)
+    out.print(rep.table().to_string(index=False), markup=False)  # plain text: never truncated
+    out.print(health_text(rep), markup=False)
+
+
 @data_app.command('describe')
 def data_describe(
     source: str = typer.Option('sample', help='sample | synthetic | files | yfinance'),
@@ -187,8 +207,14 @@ def data_describe(
         'XNYS', help='exchange calendar for missing sessions ("" to skip)'
     ),
     symbols: str | None = typer.Option(None, help='comma-separated symbols (yfinance)'),
+    health: bool = typer.Option(
+        True, help='also print the data-health table and the policy changes'
+    ),
+    membership: Path | None = typer.Option(
+        None, help='CSV of point-in-time membership (symbol, from, to)'
+    ),
 ):
-    """Print symbols, date ranges, rows, missing sessions and defects; exit 1 on a defect."""
+    """Print symbols, date ranges, rows, missing sessions, defects and the data health; exit 1 on a defect."""
     opts = {'symbols': parse_list(symbols)} if symbols else {}
     path = existing_path(path, 'PATH')
     summary, defects = quietly(
@@ -197,6 +223,8 @@ def data_describe(
     out.print(_table(summary, f'source {source}' + (f' ({path})' if path else '')))
     for d in defects:
         out.print(f'{path or source}: {d}', markup=False)
+    if health:
+        _print_health(source, path, membership, opts)
     if defects:
         out.print(f'{len(defects)} defect(s) found', markup=False)
         raise typer.Exit(1)
@@ -300,4 +328,5 @@ def busy(seconds: float = typer.Option(60.0, help='how long to compute')):
 
 # %% ../nbs/08_cli.ipynb #18f5e9a5
 import trademl.cli_allocate  # noqa: E402,F401  (registers allocate)
+import trademl.cli_alpha  # noqa: E402,F401  (registers alpha validate, train, score)
 import trademl.cli_trade  # noqa: E402,F401  (registers backtest, report, paper, demo)

@@ -91,6 +91,9 @@ def paper_rebalance_cmd(
     allocation: Path | None = typer.Option(
         None, help='allocation JSON of `trademl allocate` as targets'
     ),
+    scores: Path | None = typer.Option(
+        None, help='scores_<asof>.json of `trademl alpha score`: trade its target weights'
+    ),
     alpaca_url: str | None = typer.Option(None, hidden=True, help=ALPACA_HELP),
 ):
     """Rebalance a paper account to the strategy's target weights at the as-of date."""

@@ -24,7 +24,7 @@ METRIC_TAG = 'metric.'  # version tags ``metric.<name>`` hold the validation met
 _TAG_MAX = 5000  # MLflow tag value limit
 
 # %% auto #0
-__all__ = ['CHAMPION', 'CHALLENGER', 'METRIC_TAG', 'PromotionBars', 'Decision', 'register_model', 'promote_if_better',
+__all__ = ['CHAMPION', 'CHALLENGER', 'METRIC_TAG', 'PromotionBars', 'Decision', 'log_run', 'register_model', 'promote_if_better',
            'decisions', 'champion']
 
 # %% ../nbs/05c_governance.ipynb #cc82d313
@@ -154,6 +154,53 @@ def _metrics(mv) -> dict:
     return {k[len(METRIC_TAG) :]: float(v) for k, v in mv.tags.items() if k.startswith(METRIC_TAG)}
 
 # %% ../nbs/05c_governance.ipynb #dc3edd27
+def _create_experiment(client: MlflowClient, experiment: str, tracking_uri: str | None) -> str:
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    sqlite = (tracking_uri or mlflow.get_tracking_uri()).startswith('sqlite:')
+    loc = os.path.join(_tracking_dir(tracking_uri), 'mlartifacts') if sqlite else None
+    return client.create_experiment(experiment, loc)  # sqlite: artifacts next to the db
+
+
+def log_run(
+    artifacts: str | list,
+    metrics: dict,
+    params: dict | None = None,
+    tracking_uri: str | None = None,
+    experiment: str = 'trademl-governance',
+    tags: dict | None = None,
+    artifact_path: str = 'model',
+):
+    """Log a run: `artifacts` (a folder, or a list of files) at `artifact_path`, `metrics`, `params`, `tags`.
+
+    Returns the finished run's `RunInfo` (its `run_id` and `artifact_uri`); a failure marks the run FAILED.
+    """
+    items = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
+    for a in items:
+        if not os.path.exists(a):
+            raise ModelError(f'artifact {str(a)!r} does not exist')
+    client = _client(tracking_uri)
+    exp_id = _create_experiment(client, experiment, tracking_uri)
+    run = client.create_run(exp_id, tags={str(k): str(v) for k, v in (tags or {}).items()})
+    run_id = run.info.run_id
+    try:
+        for a in items:
+            if os.path.isdir(a):
+                client.log_artifacts(run_id, str(a), artifact_path=artifact_path)
+            else:
+                client.log_artifact(run_id, str(a), artifact_path=artifact_path)
+        for k, v in (params or {}).items():
+            client.log_param(run_id, str(k), str(v)[:6000])
+        for k, v in metrics.items():
+            client.log_metric(run_id, k, float(v))
+        client.set_terminated(run_id)
+    except Exception:
+        client.set_terminated(run_id, status='FAILED')
+        raise
+    return run.info
+
+
 def register_model(
     artifact_dir: str,
     name: str,
@@ -170,30 +217,18 @@ def register_model(
     """
     if not os.path.isdir(artifact_dir):
         raise ModelError(f'artifact_dir {artifact_dir!r} is not a directory')
-    client = _client(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:  # sqlite store: keep artifacts next to the db, not in ./mlruns of cwd
-        sqlite = (tracking_uri or mlflow.get_tracking_uri()).startswith('sqlite:')
-        loc = os.path.join(_tracking_dir(tracking_uri), 'mlartifacts') if sqlite else None
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment, loc)
     tags = {str(k): str(v) for k, v in (tags or {}).items()}
-    run = client.create_run(exp_id, tags={**tags, 'trademl.model_name': name})
-    run_id = run.info.run_id
-    try:
-        client.log_artifacts(run_id, artifact_dir, artifact_path='model')
-        for k, v in metrics.items():
-            client.log_metric(run_id, k, float(v))
-        client.set_terminated(run_id)
-    except Exception:
-        client.set_terminated(run_id, status='FAILED')
-        raise
+    info = log_run(
+        artifact_dir, metrics, None, tracking_uri, experiment, {**tags, 'trademl.model_name': name}
+    )
+    client = _client(tracking_uri)
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
     vtags = {**tags, **{METRIC_TAG + k: repr(float(v)) for k, v in metrics.items()}}
     mv = client.create_model_version(
-        name, source=f'{run.info.artifact_uri}/model', run_id=run_id, tags=vtags
+        name, source=f'{info.artifact_uri}/model', run_id=info.run_id, tags=vtags
     )
     client.set_registered_model_alias(name, CHALLENGER, mv.version)
     return str(mv.version)

@@ -428,9 +428,12 @@ def paper_rebalance_job(
     allocation=None,
     folder=None,
     alpaca_url: str | None = None,
+    scores=None,
     **options,
 ) -> JobResult:
-    """Rebalance a paper account at `asof` to the model's targets (or a targets CSV)."""
+    """Rebalance a paper account at `asof` to the model's targets (or a targets CSV, or the weights of
+    an alpha scores file, priced from the bars of the source it was scored on).
+    """
     from trademl.paper import open_broker, paper_rebalance
 
     b = broker if broker == 'sim' else open_broker(broker, folder, **_alpaca_options(alpaca_url))
@@ -439,6 +442,13 @@ def paper_rebalance_job(
         from trademl.cli_allocate import read_allocation
 
         tw = read_allocation(allocation)
+    if scores:
+        from trademl.alpha_jobs import alpha_panel, health_report, read_scores
+
+        when, tw = read_scores(scores, asof)
+        doc = json.loads(Path(scores).read_text())
+        asof, options['source'], options['path'] = f'{when:%Y-%m-%d}', doc['source'], doc['path']
+        options['panel'] = health_report(alpha_panel(doc['source'], doc['path'], asof)).clean
     model = model or (None if registry or tw is not None else default_models())
     res = paper_rebalance(
         asof, b, model=model, registry=registry, folder=folder, targets=tw, **options
