@@ -44,8 +44,8 @@ from trademl.core import (
 _EPS = 1e-12
 
 # %% auto #0
-__all__ = ['PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires', 'RebalanceResult',
-           'rebalance']
+__all__ = ['PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires', 'check_drift',
+           'check_accuracy', 'RebalanceResult', 'rebalance']
 
 # %% ../nbs/07b_live.ipynb #83ab52a8
 @dataclass
@@ -327,6 +327,36 @@ def check_tripwires(
     _check_models(model_paths)
     _check_account(account, blotter, cfg)
     _check_turnover(targets, current_weights, cfg)
+
+# %% ../nbs/07b_live.ipynb #acae54e37e7d407bbb7b55eff062a284
+def check_drift(current: pd.Series, last_targets: pd.Series, max_drift: float = 0.05) -> None:
+    """Raise `TripwireError` when any symbol's live weight is more than `max_drift` away from its last target."""
+    if not max_drift > 0:
+        raise ConfigError(f'max_drift must be positive, got {max_drift!r}')
+    cur, tgt = pd.Series(current, dtype=float), pd.Series(last_targets, dtype=float)
+    gap = cur.reindex(cur.index.union(tgt.index)).fillna(0.0) - tgt.reindex(
+        cur.index.union(tgt.index)
+    ).fillna(0.0)
+    bad = gap[gap.abs() > max_drift + _EPS]
+    if len(bad):
+        parts = [
+            f'{s}: live {cur.get(s, 0.0):.4f} vs target {tgt.get(s, 0.0):.4f}' for s in bad.index
+        ]
+        raise TripwireError(
+            f'book drifted more than {max_drift:.4f} from its last targets: ' + '; '.join(parts)
+        )
+
+
+def check_accuracy(accuracies: Mapping, floor: float = 0.45) -> None:
+    """Raise `TripwireError` when any model's recent accuracy (hit rate in [0, 1]) is under `floor`."""
+    if not 0 <= floor <= 1:
+        raise ConfigError(f'floor must be in [0, 1], got {floor!r}')
+    bad = {str(m): float(a) for m, a in dict(accuracies).items() if float(a) < floor}
+    if bad:
+        parts = [f'{m}: accuracy {a:.3f}' for m, a in bad.items()]
+        raise TripwireError(
+            f'model accuracy under the emergency floor {floor:.3f}: ' + '; '.join(parts)
+        )
 
 # %% ../nbs/07b_live.ipynb #0483b6e0
 @dataclass
