@@ -221,3 +221,32 @@ def test_dataset_round_trip_and_torch_batches(tmp_path):
     # rebuilding reuses the embedding cache and gives identical embeddings
     ds2 = build_dataset(panel, 'local', name='rt2', root=tmp_path, window=60, pretrain_epochs=1)
     assert np.array_equal(np.asarray(ds2.embeddings), np.asarray(ds.embeddings))
+
+
+def test_memory_mapped_dataset_equals_the_panel_functions(ragged_panel, saved_embedder, tmp_path):
+    """The arrays a dataset maps from its folder (built from one pivot of the panel) equal what the
+    panel-level functions compute, each from its own pivot, row by row."""
+    from trademl.labels import availability_dates, forward_returns
+
+    ds = build_dataset(
+        ragged_panel,
+        'local',
+        name='m',
+        root=tmp_path,
+        window=60,
+        embedder_path=str(saved_embedder),
+        cache=False,
+    )
+    for k in ('prices', 'context', 'embeddings', 'labels'):
+        assert isinstance(getattr(ds, k), np.memmap), k
+    rows = ds.keys['row'].to_numpy()
+    feats = build_features(ragged_panel)
+    np.testing.assert_array_equal(ds.context, feats.to_numpy(np.float32)[rows])
+    lab = forward_returns(ragged_panel, ds.horizons)
+    np.testing.assert_array_equal(ds.labels, lab[ds.label_names].to_numpy(np.float32)[rows])
+    known = availability_dates(ragged_panel, ds.horizons)
+    for h in ds.horizons:
+        np.testing.assert_array_equal(ds.keys[f'known_{h}'], known[f'known_{h}'].to_numpy()[rows])
+    ohlcv = ragged_panel[['open', 'high', 'low', 'close', 'volume']].to_numpy(np.float64)
+    np.testing.assert_array_equal(ds.prices, ohlcv)
+    np.testing.assert_array_equal(ds.raw_windows(np.arange(3))[:, -1], ohlcv[rows[:3]])

@@ -6,7 +6,8 @@ the layer they serve):
 
 foundations
     00_core -> trademl.core;
-    00b_metrics -> trademl.metrics
+    00b_metrics -> trademl.metrics;
+    00c_distributed -> trademl.distributed
 data
     01_dataset -> trademl.data;
     01a_contract -> trademl.contract;

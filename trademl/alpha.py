@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, ConfigError, ModelError, require
+from .core import Config, ConfigError, DataError, ModelError, require
 
 # %% auto #0
-__all__ = ['ENGINES', 'TASKS', 'NATIVE', 'AlphaConfig', 'top_bottom', 'decay_weights', 'AlphaModel', 'onnx_scores']
+__all__ = ['ENGINES', 'TASKS', 'NATIVE', 'GRID', 'AlphaConfig', 'top_bottom', 'decay_weights', 'rows_in', 'AlphaModel',
+           'onnx_scores', 'TuneConfig', 'TuneResult', 'inner_cv_ic', 'tune_alpha']
 
 # %% ../nbs/10c_alpha_model.ipynb #d9910ce0
 ENGINES = ('lightgbm', 'catboost')
@@ -149,6 +150,20 @@ def _score_engine(cfg: AlphaConfig, model, x: np.ndarray) -> np.ndarray:
     return model.predict_proba(x)[:, 1]
 
 # %% ../nbs/10c_alpha_model.ipynb #078c59e4
+def rows_in(index: pd.MultiIndex, mask) -> np.ndarray:
+    """Boolean row selector from `mask`: a bool Series by date (a regime mask), by (symbol, date), or an array; absent rows are False."""
+    if isinstance(mask, pd.Series):
+        if isinstance(mask.index, pd.MultiIndex):
+            m = mask.reindex(index)
+        else:
+            m = mask.reindex(pd.DatetimeIndex(index.get_level_values('date')))
+        return m.fillna(False).to_numpy(dtype=bool)
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != (len(index),):
+        raise ConfigError(f'mask: expected {len(index)} booleans, got shape {m.shape}')
+    return m
+
+
 class AlphaModel:
     """Cross-sectional gradient-boosted scorer with sklearn-style `fit` / `predict` / `get_params`."""
 
@@ -178,14 +193,20 @@ class AlphaModel:
             raise ModelError(f'the frame lacks feature(s) the model was trained on: {missing}')
         return X[self.features_].to_numpy(dtype=np.float32)
 
-    def fit(self, X: pd.DataFrame, y: pd.Series, sample_weight=None):
-        """Train on the rows of X that have a target (classification: the top and bottom of each date)."""
+    def fit(self, X: pd.DataFrame, y: pd.Series, sample_weight=None, mask=None):
+        """Train on the rows of X that have a target (classification: the top and bottom of each date) and lie in `mask`."""
         cfg = self.config
         if not isinstance(X, pd.DataFrame) or 'date' not in (X.index.names or []):
             raise ConfigError('X must be a DataFrame indexed by (symbol, date)')
         target = top_bottom(y, cfg.top_k) if cfg.task == 'classification' else y
         target = target.reindex(X.index)
-        ok = target.notna().to_numpy()
+        ok = target.notna().to_numpy().copy()
+        if mask is not None:
+            ok &= rows_in(X.index, mask)
+            if not ok.any():
+                raise DataError(
+                    'the mask leaves no training row with a target: the universe is empty after masking'
+                )
         if ok.sum() < cfg.min_data_in_leaf:
             raise ModelError(
                 f'only {int(ok.sum())} rows with a target; need at least {cfg.min_data_in_leaf}'
@@ -200,6 +221,7 @@ class AlphaModel:
             'rows': int(ok.sum()),
             'first_date': str(dates.min().date()),
             'last_date': str(dates.max().date()),
+            'masked': mask is not None,
         }
         return self
 
@@ -287,7 +309,14 @@ def onnx_scores(path, X: pd.DataFrame, features: list[str], task: str = 'regress
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: the converters' declared output shapes are loose
     sess = ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
-    name = sess.get_inputs()[0].name
+    inp = sess.get_inputs()[0]
+    width = inp.shape[1] if len(inp.shape) == 2 else None
+    if isinstance(width, int) and width != len(features):
+        raise ModelError(
+            f'{path}: the ONNX model takes {width} features but the feature list has {len(features)}; '
+            'the ONNX file does not belong to this model'
+        )
+    name = inp.name
     out = sess.run(None, {name: X[features].to_numpy(dtype=np.float32)})
     if task == 'regression':
         return np.asarray(out[0], dtype=float).ravel()
@@ -296,3 +325,107 @@ def onnx_scores(path, X: pd.DataFrame, features: list[str], task: str = 'regress
 
 
 AlphaModel.export_onnx = _export_onnx
+
+
+def _verify_onnx(self, path, X: pd.DataFrame, tol: float = 1e-5) -> float:
+    """The largest |ONNX - native| score on the rows of X; `ModelError` if the ONNX file disagrees beyond `tol`."""
+    diff = float(
+        np.max(np.abs(onnx_scores(path, X, self.features_, self.config.task) - self.predict(X)))
+    )
+    if not diff <= tol:
+        raise ModelError(
+            f'{path}: ONNX scores differ from the native model by {diff:.2e} (> {tol:g}); '
+            'the ONNX file does not belong to this model'
+        )
+    return diff
+
+
+AlphaModel.verify_onnx = _verify_onnx
+
+# %% ../nbs/10c_alpha_model.ipynb #8edb47106e1a46a883d545849b8ab81b
+GRID = {
+    'num_leaves': [31, 63, 127],
+    'max_depth': [-1, 7, 11],
+    'learning_rate': [0.01, 0.05, 0.1],
+    'min_data_in_leaf': [50, 200],
+    'colsample': [0.6, 0.9],
+    'subsample': [0.6, 0.9],
+    'l1': [0.0, 10.0],
+    'l2': [0.0, 10.0],
+}
+
+
+@dataclass
+class TuneConfig(Config):
+    """Trials, inner purged folds, purge horizon and embargo, sampler seed and the (optional) shared study."""
+
+    n_trials: int = 20
+    n_folds: int = 3
+    horizon: int = 5  # label horizon: dates purged around each validation block
+    embargo: int = 10
+    seed: int = 0
+    storage: str | None = None  # an RDB URL such as sqlite:///study.db; None = in memory
+    study_name: str = 'alpha'
+
+    def check(self) -> None:
+        """At least one trial, two folds, non-negative purge; storage is a URL."""
+        if self.n_trials < 1 or self.n_folds < 2:
+            raise ConfigError('TuneConfig: need n_trials >= 1 and n_folds >= 2')
+        if self.horizon < 0 or self.embargo < 0:
+            raise ConfigError('TuneConfig: horizon and embargo must be >= 0')
+        if self.storage is not None and '://' not in self.storage:
+            raise ConfigError(
+                f'TuneConfig.storage must be an RDB URL such as sqlite:///study.db, got {self.storage!r}'
+            )
+
+# %% ../nbs/10c_alpha_model.ipynb #10185d26023b46108eb7d9f57d49d2b3
+@dataclass
+class TuneResult:
+    """The best configuration, its inner-CV rank IC, the number of trials in the study and their table."""
+
+    best: AlphaConfig
+    best_value: float
+    n_trials: int
+    trials: pd.DataFrame
+
+
+def inner_cv_ic(cfg: AlphaConfig, X: pd.DataFrame, y: pd.Series, tc: TuneConfig) -> float:
+    """Mean daily rank IC of `cfg` over the held-out blocks of a purged k-fold on X's dates."""
+    from trademl.metrics import daily_ic
+    from trademl.validation import CombinatorialPurgedCV
+
+    dates, y = X.index.get_level_values('date'), y.reindex(X.index)
+    has_y = y.notna().to_numpy()
+    ics = []
+    for tr, te in CombinatorialPurgedCV(tc.n_folds, 1, tc.horizon, tc.embargo).split(dates):
+        tr, te = tr[has_y[tr]], te[has_y[te]]
+        m = AlphaModel(cfg).fit(X.iloc[tr], y.iloc[tr])
+        ics.append(daily_ic(m.predict(X.iloc[te]), y.iloc[te], dates[te])['rank_ic_mean'])
+    v = float(np.nanmean(ics)) if np.isfinite(ics).any() else float('nan')
+    return v if np.isfinite(v) else -1.0
+
+
+def tune_alpha(
+    X: pd.DataFrame, y: pd.Series, base: AlphaConfig | dict | None = None, cfg=None
+) -> TuneResult:
+    """Optuna TPE search over `GRID` scored by purged inner-CV rank IC; the best `AlphaConfig` and the trial count."""
+    optuna = require('optuna', 'tuning the alpha model', 'train')
+    base, tc = AlphaConfig.from_any(base), TuneConfig.from_any(cfg)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction='maximize',
+        sampler=optuna.samplers.TPESampler(seed=tc.seed),
+        storage=tc.storage,
+        study_name=tc.study_name,
+        load_if_exists=tc.storage is not None,
+    )
+
+    def objective(trial):
+        pars = {k: trial.suggest_categorical(k, v) for k, v in GRID.items()}
+        return inner_cv_ic(AlphaConfig.from_dict(base.to_dict() | pars), X, y, tc)
+
+    study.optimize(objective, n_trials=tc.n_trials)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    table = pd.DataFrame([t.params | {'rank_ic': t.value} for t in done])
+    best = AlphaConfig.from_dict(base.to_dict() | study.best_params)
+    return TuneResult(best, float(study.best_value), len(done), table)

@@ -270,6 +270,14 @@ def validate(
     out_dir: Path | None = typer.Option(
         None, '--out', help='folder for the table (default artifacts/validation)'
     ),
+    workers: int = typer.Option(
+        0, help='run the jobs on a local Ray with this many CPUs (0: serial)'
+    ),
+    ray_address: str | None = typer.Option(None, help='run the jobs on this Ray cluster instead'),
+    optuna_storage: str | None = typer.Option(
+        None, help='Optuna RDB URL (e.g. sqlite:///x.db) shared by machines'
+    ),
+    optuna_study: str | None = typer.Option(None, help='Optuna study name to share or resume'),
 ):
     """Run the validation experiment and print the results table."""
     opts = parse_options(locals())

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .core import Config, ConfigError, DataError, atomic_write_text
 from .core import get_logger, project_paths, require
-from .data import validate_panel
+from .data import panel_arrays, validate_panel
 from .features import FEATURE_NAMES, WARMUP_BARS, build_features, normalise_windows
 from .labels import HORIZONS, availability_dates, forward_returns
 
@@ -276,19 +276,23 @@ def build_dataset(
     config: DatasetConfig | None = None,
     cache: bool = True,
     progress: bool = False,
+    validate: bool = True,
     **options,
 ) -> TradeDataset:
-    """Build features, labels, windows and embeddings for `panel` and write them under `root/name` (default `data/datasets/`)."""
+    """Build features, labels, windows and embeddings for `panel` and write them under `root/name` (default `data/datasets/`); `validate=False` for a panel `load_panel` has just validated."""
     cfg = config or DatasetConfig.from_dict({'embedder': embedder, **options})
     if not isinstance(name, str) or not name or '/' in name:
         raise ConfigError(f'name must be a plain folder name, got {name!r}')
-    validate_panel(panel)
+    if validate:
+        validate_panel(panel)
     _check_window_fits(panel, cfg.window, cfg.warmup)
     panel = panel.reset_index(drop=True)
     root = Path(root) if root is not None else project_paths().data / 'datasets'
-    feats = build_features(panel, cfg.lookback, cfg.ob_threshold, cfg.swing_window, validate=False)
-    labels = forward_returns(panel, cfg.horizons)
-    known = availability_dates(panel, cfg.horizons)
+    pa = panel_arrays(panel)  # pivoted once: features, labels and availability dates read it
+    feats = build_features(pa, cfg.lookback, cfg.ob_threshold, cfg.swing_window)
+    labels = forward_returns(pa, cfg.horizons)
+    known = availability_dates(pa, cfg.horizons)
+    del pa
     rows, holes = _sample_rows(panel, feats, cfg.window, cfg.warmup)
     if len(rows) == 0:
         raise DataError('no samples: no (symbol, date) has a full window and defined features')
@@ -392,6 +396,31 @@ class TradeDataset:
 def load_dataset(path: str | Path, verify: bool = True) -> TradeDataset:
     """Open a dataset folder written by `build_dataset` (hashes checked unless `verify=False`)."""
     return TradeDataset(path, verify)
+
+# %% ../nbs/01g_dataset.ipynb #acae54e37e7d407bbb7b55eff062a284
+_MAPPED = ('prices', 'context', 'embeddings', 'labels')
+
+
+def _dataset_state(self) -> dict:
+    """What a pickled dataset carries: its folder, manifest and keys; arrays still mapped from the folder travel as their names only."""
+    state = {k: v for k, v in self.__dict__.items() if k != '_views'}
+    for k in _MAPPED:
+        if isinstance(state[k], np.memmap):
+            state[k] = None  # reopened from the folder by the receiver
+    return state
+
+
+def _restore_dataset(self, state: dict):
+    """Rebuild a pickled dataset: arrays not carried are memory-mapped again from its folder."""
+    self.__dict__.update(state)
+    for k in _MAPPED:
+        if state[k] is None:
+            setattr(self, k, np.load(self.path / f'{k}.npy', mmap_mode='r'))
+    self._views = window_view(self.prices, self.window)
+
+
+TradeDataset.__getstate__ = _dataset_state
+TradeDataset.__setstate__ = _restore_dataset
 
 # %% ../nbs/01g_dataset.ipynb #4f95e6cf
 @dataclass

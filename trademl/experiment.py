@@ -21,13 +21,15 @@ from trademl.veto import (
     fit_veto,
     oof_predictions,
     predict_deep,
-    veto_features,
+    veto_keep,
     veto_labels,
+    veto_matrix,
 )
 
 # isort: split
-from .core import Config, ConfigError, get_logger, require, seed_everything
+from .core import Config, ConfigError, atomic_path, get_logger, require, seed_everything
 from .dataset import TradeDataset
+from .distributed import ParallelConfig, executor
 from .ensemble import EnsembleWeights, combine
 from .metrics import daily_ic, max_drawdown
 from .significance import deflated_sharpe_ratio, direction_metrics, pbo, sharpe_stats
@@ -47,8 +49,8 @@ METHODS = [
 
 # %% auto #0
 __all__ = ['log', 'METHODS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical', 'evaluate_split', 'next_open_returns',
-           'daily_strategy_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'split_records',
-           'run_validation', 'strategy_table', 'results_markdown']
+           'daily_strategy_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'split_records', 'job_name',
+           'split_job', 'write_predictions', 'run_validation', 'strategy_table', 'results_markdown']
 
 # %% ../nbs/05b_experiment.ipynb #09bf1b8d
 @dataclass
@@ -71,9 +73,9 @@ class ValidationConfig(Config):
 
 # %% ../nbs/05b_experiment.ipynb #dd025dfb
 def momentum_probs(ds: TradeDataset, idx, horizons) -> dict:
-    """1 where the close-to-close return over the last h days was positive, else 0 (per horizon)."""
-    w = ds.raw_windows(np.asarray(idx))[:, :, 3]
-    return {h: (w[:, -1] > w[:, -1 - h]).astype(float) for h in horizons}
+    """1 where the close-to-close return over the last h days was positive, else 0 (per horizon; read from the prices, not from copies of the windows)."""
+    close, rows = ds.prices[:, 3], ds.keys['row'].to_numpy()[np.asarray(idx)]
+    return {h: (close[rows] > close[rows - h]).astype(float) for h in horizons}
 
 
 def lgbm_classical(ds: TradeDataset, train_idx, test_idx, horizons, seed: int) -> dict:
@@ -82,7 +84,7 @@ def lgbm_classical(ds: TradeDataset, train_idx, test_idx, horizons, seed: int) -
     from trademl.train import time_split
 
     tr, va = time_split(ds, 0.2, train_idx)
-    X = np.asarray(ds.context, dtype=np.float64)
+    X = ds.context  # memory-mapped: only the rows used are read
     lab = np.asarray(ds.labels)
     out = {}
     for h in horizons:
@@ -101,12 +103,12 @@ def lgbm_classical(ds: TradeDataset, train_idx, test_idx, horizons, seed: int) -
         }
         b = lgb.train(
             p,
-            lgb.Dataset(X[tr], lab[tr, j]),
+            lgb.Dataset(np.asarray(X[tr], np.float64), lab[tr, j]),
             300,
-            valid_sets=[lgb.Dataset(X[va], lab[va, j])],
+            valid_sets=[lgb.Dataset(np.asarray(X[va], np.float64), lab[va, j])],
             callbacks=[lgb.early_stopping(30, verbose=False)],
         )
-        out[h] = b.predict(X[np.asarray(test_idx)])
+        out[h] = b.predict(np.asarray(X[np.asarray(test_idx)], np.float64))
     return out
 
 # %% ../nbs/05b_experiment.ipynb #5263e408
@@ -136,16 +138,16 @@ def evaluate_split(
     oof = oof_predictions(
         ds, train_idx, deep_cfg, work / 'inner', n_folds=cfg.inner_folds, embargo=cfg.embargo
     )
-    Xv = veto_features(ds, oof.predictions)
+    Xv, names = veto_matrix(ds, oof.predictions)  # one array, no frames of 551 columns
     yv = veto_labels(
         ds, combine(oof.predictions, cfg.weights, hs)[f'ens_prob_{cfg.horizon}'], cfg.horizon
     )
     vcfg = VetoConfig.from_dict({**cfg.veto.to_dict(), 'seed': seed, 'horizon': cfg.horizon})
-    vdates = pd.Series(ds.keys['date'].to_numpy()[oof.predictions.index.to_numpy()], index=Xv.index)
-    veto = fit_veto(
-        Xv, yv, vdates, vcfg, max(hs), params=veto_params
-    )  # tuned on the first split, reused after
-    keep = veto.keep(veto_features(ds, pred))
+    vdates = pd.Series(ds.keys['date'].to_numpy()[oof.predictions.index.to_numpy()], index=yv.index)
+    # tuned on the first split, reused after
+    veto = fit_veto(Xv, yv, vdates, vcfg, max(hs), params=veto_params, names=names)
+    del Xv
+    keep = veto_keep(veto, ds, pred)  # block by block
     probs['ensemble_veto'] = probs['ensemble']
     info = {
         'veto_threshold': veto.threshold,
@@ -258,15 +260,57 @@ def split_records(
         daily[(seed, s, m)] = daily_strategy_returns(dates, pos, r1[te_rows])
     return rows, daily
 
+# %% ../nbs/05b_experiment.ipynb #acae54e37e7d407bbb7b55eff062a284
+def job_name(job: tuple[int, int]) -> str:
+    """How a validation job is named in logs and errors."""
+    return f'seed {job[0]}, split {job[1]}'
+
+
+def split_job(job, ds, lab_idx, splits, cfg, work, veto_params, progress=False) -> dict:
+    """One validation job `(seed, split)`: every method fitted on the split's training rows and evaluated on its test rows (in a scratch folder under `work` when it exists here)."""
+    seed, s = job
+    if progress:
+        log.info('%s of %d', job_name(job), len(splits))
+    seed_everything(seed)
+    dsx = seed_labels(ds, lab_idx, seed, cfg.shuffle_labels)
+    tr, te = splits[s]
+    here = Path(work) if work and Path(work).is_dir() else None
+    split_dir = Path(tempfile.mkdtemp(prefix=f's{seed}_{s}-', dir=here))
+    try:
+        out, info = evaluate_split(dsx, lab_idx[tr], lab_idx[te], cfg, seed, split_dir, veto_params)
+    finally:
+        shutil.rmtree(split_dir, ignore_errors=True)
+    return {'out': out, 'info': info}
+
+# %% ../nbs/05b_experiment.ipynb #db9cbde6
+def _results(ex, jobs, shared: dict):
+    """The jobs' results in job order, one at a time: the first alone (it tunes the veto), then every other job with its veto parameters."""
+    first = ex.map(split_job, jobs[:1], shared | {'veto_params': None}, job_name)[0]
+    yield first
+    vp = first['info']['veto_params']
+    yield from ex.imap(split_job, jobs[1:], shared | {'veto_params': vp}, job_name)
+
+
+def write_predictions(folder, seed: int, split: int, te_rows, out: dict) -> Path:
+    """One split's test predictions as parquet: dataset row, the veto's keep mask, each method's probability per horizon."""
+    cols = {'row': te_rows, 'keep': out['keep']}
+    cols |= {f'{m}_prob_{h}': p for m, ph in out['probs'].items() for h, p in ph.items()}
+    path = Path(folder) / f'seed{seed}_split{split}.parquet'
+    with atomic_path(path) as tmp:
+        pd.DataFrame(cols).to_parquet(tmp, index=False)
+    return path
+
 # %% ../nbs/05b_experiment.ipynb #cd96169e
 def run_validation(
     ds: TradeDataset,
     cfg: ValidationConfig | None = None,
     work_dir: str | Path | None = None,
     progress: bool = False,
+    parallel: ParallelConfig | None = None,
+    predictions_dir: str | Path | None = None,
     **overrides,
 ) -> ValidationResult:
-    """Run the validation experiment on a dataset (see the notebook); SIGTERM or Ctrl-C raise `RunInterrupted`."""
+    """Run the validation experiment on a dataset (serially, or on Ray as `parallel` says; each split's predictions written to `predictions_dir` if given, then dropped); SIGTERM or Ctrl-C raise `RunInterrupted`."""
     cfg = cfg or ValidationConfig.from_dict(overrides)
     if cfg.horizon not in ds.horizons:
         raise ConfigError(
@@ -277,35 +321,28 @@ def run_validation(
         cfg.n_groups, cfg.n_test_groups, horizon=max(ds.horizons), embargo=cfg.embargo
     )
     splits = list(cv.split(ds.keys['date'].to_numpy()[lab_idx]))[: cfg.max_splits or None]
-    r1, rows, infos, daily = next_open_returns(ds), [], [], {}
-    veto_params, n_veto_trials = None, 0
+    jobs = [(seed, s) for seed in cfg.seeds for s in range(len(splits))]
     work = Path(work_dir or tempfile.mkdtemp(prefix='trademl-validate-'))
+    work.mkdir(parents=True, exist_ok=True)
+    r1, rows, infos, daily, labelled = next_open_returns(ds), [], [], {}, {}
     try:
-        with interruptible():
-            for seed in cfg.seeds:
-                seed_everything(seed)
-                dsx = seed_labels(ds, lab_idx, seed, cfg.shuffle_labels)
-                for s, (tr, te) in enumerate(splits):
-                    if progress:
-                        log.info('seed %d, split %d/%d', seed, s + 1, len(splits))
-                    split_dir = work / f's{seed}_{s}'
-                    try:
-                        out, info = evaluate_split(
-                            dsx, lab_idx[tr], lab_idx[te], cfg, seed, split_dir, veto_params
-                        )
-                    finally:
-                        shutil.rmtree(split_dir, ignore_errors=True)
-                    if veto_params is None:  # tuned on the first split, reused after
-                        veto_params, n_veto_trials = info['veto_params'], info['veto_trials']
-                    infos.append(
-                        {'seed': seed, 'split': s}
-                        | {k: v for k, v in info.items() if k != 'veto_params'}
-                    )
-                    r, d = split_records(dsx, lab_idx[te], out, cfg, r1, seed, s)
-                    rows, daily = rows + r, daily | d
+        with interruptible(), executor(parallel) as ex:
+            shared = ex.share(ds=ds, lab_idx=lab_idx, splits=splits, cfg=cfg, work=str(work))
+            for (seed, s), d in zip(jobs, _results(ex, jobs, shared | {'progress': progress})):
+                if seed not in labelled:  # one seed's labels at a time
+                    labelled = {seed: seed_labels(ds, lab_idx, seed, cfg.shuffle_labels)}
+                infos.append({'seed': seed, 'split': s} | d['info'])
+                te = lab_idx[splits[s][1]]
+                if predictions_dir is not None:
+                    write_predictions(predictions_dir, seed, s, te, d['out'])
+                r, dd = split_records(labelled[seed], te, d['out'], cfg, r1, seed, s)
+                rows.extend(r)
+                daily.update(dd)
     finally:
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
+    n_veto_trials = infos[0]['veto_trials']
+    infos = [{k: v for k, v in i.items() if k != 'veto_params'} for i in infos]
     return _summarise(
         cfg, cv, splits, pd.DataFrame(rows), daily, infos, n_veto_trials, time.time() - t0
     )

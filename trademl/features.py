@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .core import ConfigError, DataError, get_logger
-from .data import panel_arrays, validate_panel
+from .data import PanelArrays, panel_arrays, validate_panel
 from .smc import SMC_FEATURES, check_parameters, smc_features
 from .ta import MTF_FEATURES, TA_FEATURES, compute_ta_features
 
@@ -30,17 +30,17 @@ WARMUP_BARS = (
 
 # %% ../nbs/01d_features.ipynb #df480415
 def build_features(
-    panel: pd.DataFrame,
+    panel: pd.DataFrame | PanelArrays,
     lookback: int = 50,
     ob_threshold: float = 0.02,
     swing_window: int = 10,
     validate: bool = True,
 ) -> pd.DataFrame:
-    """The 29 context columns (`FEATURE_NAMES` order) for every `(symbol, date)` row of `panel`."""
+    """The 29 context columns (`FEATURE_NAMES` order) for every `(symbol, date)` row of `panel` (or of its `panel_arrays`, used as they are)."""
     check_parameters(lookback, ob_threshold, swing_window)
-    if validate:
+    if validate and not isinstance(panel, PanelArrays):
         validate_panel(panel)
-    pa = panel_arrays(panel)
+    pa = panel if isinstance(panel, PanelArrays) else panel_arrays(panel)
     ta, unavailable = compute_ta_features(pa)
     smc = smc_features(pa, lookback=lookback, ob_threshold=ob_threshold, swing_window=swing_window)
     out = pa.to_frame({**ta, **smc}, FEATURE_NAMES)

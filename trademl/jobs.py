@@ -71,8 +71,8 @@ def build_source_dataset(
     """Load a source's panel and build its dataset (`options` go to `build_dataset`)."""
     from trademl.dataset import build_dataset
 
-    panel = tdata.load_panel(source, path, symbols=symbols, start=start, end=end)
-    ds = build_dataset(panel, name=name or source, progress=progress, **options)
+    panel = tdata.load_panel(source, path, symbols=symbols, start=start, end=end)  # validated
+    ds = build_dataset(panel, name=name or source, progress=progress, validate=False, **options)
     return JobResult(ds, dataset_summary(ds), ds.path)
 
 
@@ -140,17 +140,23 @@ def validation_job(
     max_train_samples: int | None = 3000,
     veto: str = 'lightgbm',
     veto_trials: int = 20,
+    workers: int = 0,
+    ray_address: str | None = None,
+    optuna_storage: str | None = None,
+    optuna_study: str | None = None,
     **options,
 ) -> JobResult:
-    """Run the validation experiment on a dataset (or a source's dataset) and write its table."""
+    """Run the validation experiment on a dataset (or a source's dataset), serially or on Ray, and write its table."""
+    from trademl.distributed import ParallelConfig
     from trademl.experiment import ValidationConfig, results_markdown, run_validation
 
     deep = {'epochs': epochs or {'timeformer': 4, 'tft': 2}, 'max_train_samples': max_train_samples}
-    cfg = ValidationConfig.from_dict(
-        {'deep': deep, 'veto': {'kind': veto, 'n_trials': veto_trials}, **options}
-    )
+    tune = {'kind': veto, 'n_trials': veto_trials}
+    tune |= {'storage': optuna_storage, 'study_name': optuna_study}
+    cfg = ValidationConfig.from_dict({'deep': deep, 'veto': tune, **options})
+    parallel = ParallelConfig(workers=workers, address=ray_address)
     ds = resolve_dataset(dataset) if dataset else build_source_dataset(source, path).result
-    res = run_validation(ds, cfg, progress=True)
+    res = run_validation(ds, cfg, progress=True, parallel=parallel)
     md = results_markdown(res, validation_title(ds, cfg, cfg.shuffle_labels))
     folder = Path(out_dir or project_paths().artifacts / 'validation')
     stem = f'{ds.manifest["name"]}{"-shuffled" if cfg.shuffle_labels else ""}'

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .core import ConfigError
-from .data import panel_arrays
+from .data import PanelArrays, panel_arrays
 
 HORIZONS = (3, 5, 10)
 
@@ -41,9 +41,11 @@ def _shift_up(a: np.ndarray, k: int) -> np.ndarray:
     return out
 
 # %% ../nbs/01e_labels.ipynb #0043c711
-def forward_returns(panel: pd.DataFrame, horizons: Sequence[int] = HORIZONS) -> pd.DataFrame:
-    """`ret_h` = close[t+h] / open[t+1] - 1 and `dir_h` = 1 if it is > 0 (else 0; NaN where unknown), per (symbol, date)."""
-    pa = panel_arrays(panel, ('open', 'close'))
+def forward_returns(
+    panel: pd.DataFrame | PanelArrays, horizons: Sequence[int] = HORIZONS
+) -> pd.DataFrame:
+    """`ret_h` = close[t+h] / open[t+1] - 1 and `dir_h` = 1 if it is > 0 (else 0; NaN where unknown), per (symbol, date) of a panel or of its `panel_arrays`."""
+    pa = panel if isinstance(panel, PanelArrays) else panel_arrays(panel, ('open', 'close'))
     hs = _check_horizons(horizons, int(pa.lengths.max()))
     entry = _shift_up(pa['open'], 1)
     cols = {}
@@ -55,9 +57,11 @@ def forward_returns(panel: pd.DataFrame, horizons: Sequence[int] = HORIZONS) -> 
     return pa.to_frame(cols, names)
 
 # %% ../nbs/01e_labels.ipynb #bdf939a8
-def availability_dates(panel: pd.DataFrame, horizons: Sequence[int] = HORIZONS) -> pd.DataFrame:
-    """`known_h`: the date at whose close the label of (symbol, date) for horizon h is known (NaT if never)."""
-    pa = panel_arrays(panel, ())
+def availability_dates(
+    panel: pd.DataFrame | PanelArrays, horizons: Sequence[int] = HORIZONS
+) -> pd.DataFrame:
+    """`known_h`: the date at whose close the label of (symbol, date) for horizon h is known (NaT if never); `panel` may be its `panel_arrays`."""
+    pa = panel if isinstance(panel, PanelArrays) else panel_arrays(panel, ())
     hs = _check_horizons(horizons, int(pa.lengths.max()))
     d = pa['dates']
     out = {}

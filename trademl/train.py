@@ -48,7 +48,8 @@ log = get_logger('trademl.train')
 __all__ = ['torch', 'pl', 'log', 'MODELS', 'ARTIFACT_FILES', 'ModelSpec', 'model_spec', 'build_model', 'TrainConfig',
            'time_split', 'TradeModule', 'TradeDataModule', 'save_weights', 'BestWeights', 'save_artifact',
            'TrainedModel', 'load_model', 'TrainResult', 'interruptible', 'train_config', 'training_rows',
-           'sized_model_config', 'make_trainer', 'fit', 'run_metrics', 'artifact_info', 'log_to_mlflow', 'train_model']
+           'sized_model_config', 'training_strategy', 'make_trainer', 'fit', 'run_metrics', 'artifact_info',
+           'log_to_mlflow', 'train_model']
 
 # %% ../nbs/02b_train.ipynb #4060b1f9
 MODELS = {'timeformer': 'trademl.models.timeformer', 'tft': 'trademl.models.tft'}
@@ -448,12 +449,23 @@ def sized_model_config(tc: TrainConfig, preset: str | dict, ds: TradeDataset):
     )
 
 # %% ../nbs/02b_train.ipynb #8b1685ce
+def training_strategy(device: str, n_devices: int | None = None) -> tuple[str, int]:
+    """Lightning strategy and device count: DDP over every CUDA device when there are several, else one device."""
+    if device == 'cuda':
+        n = torch.cuda.device_count() if n_devices is None else n_devices
+        if n > 1:
+            return 'ddp', n
+    return 'auto', 1
+
+
 def make_trainer(tc: TrainConfig, device: str, best: BestWeights, logger) -> pl.Trainer:
     """The Lightning trainer of a run (build it inside `quiet_third_party`: its banners are log records)."""
+    strategy, devices = training_strategy(device)
     return pl.Trainer(
         max_epochs=tc.epochs,
         accelerator={'cuda': 'gpu'}.get(device, device),
-        devices=1,
+        devices=devices,
+        strategy=strategy,
         precision=precision_for(device),
         deterministic=device == 'cpu',
         gradient_clip_val=tc.grad_clip,

@@ -21,8 +21,8 @@ log = get_logger('trademl.veto')
 
 # %% auto #0
 __all__ = ['log', 'LGBM_DEFAULTS', 'prediction_columns', 'model_predictions', 'DeepConfig', 'fit_deep', 'predict_deep', 'OOF',
-           'oof_predictions', 'veto_features', 'veto_labels', 'VetoConfig', 'choose_threshold', 'VetoModel',
-           'tune_veto', 'fit_veto']
+           'oof_predictions', 'veto_features', 'veto_labels', 'veto_matrix', 'VetoConfig', 'choose_threshold',
+           'VetoModel', 'tune_veto', 'fit_veto', 'veto_keep']
 
 # %% ../nbs/04_veto.ipynb #88782bc7
 def _entropy(p):
@@ -50,18 +50,18 @@ def model_predictions(tm: TrainedModel, ds: TradeDataset, idx, batch: int = 2048
     """Predictions of `tm` for dataset rows `idx`: return, probability and uncertainty columns prefixed by the model name."""
     from trademl.inference import run_model
 
-    idx = np.asarray(idx)
-    parts = []
+    idx, parts = np.asarray(idx), []
+    used = ('ret', 'prob', 'quantiles') + (('attn',) if tm.name == 'timeformer' else ())
     for a in range(0, len(idx), batch):
         i = idx[a : a + batch]
-        parts.append(
-            run_model(
-                tm,
-                ds.raw_windows(i),
-                np.asarray(ds.context[i], dtype=np.float64),
-                np.asarray(ds.embeddings[i]),
-            )
+        r = run_model(
+            tm,
+            ds.raw_windows(i),
+            np.asarray(ds.context[i], np.float64),
+            np.asarray(ds.embeddings[i]),
         )
+        # copies of the outputs used: a view would keep its batch's whole attention tensor alive
+        parts.append({k: np.array(r[k]) for k in used if k in r})
     res = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return pd.DataFrame(prediction_columns(tm, res), index=pd.Index(idx, name='row'))
 
@@ -149,6 +149,22 @@ def veto_labels(ds: TradeDataset, ens_prob: pd.Series, horizon: int) -> pd.Serie
         index=ens_prob.index,
     )
     return ((ens_prob > 0.5).astype(float) == truth).astype(float).where(truth.notna())
+
+# %% ../nbs/04_veto.ipynb #acae54e37e7d407bbb7b55eff062a284
+def veto_matrix(
+    ds: TradeDataset, preds: pd.DataFrame, chunk: int = 65536
+) -> tuple[np.ndarray, list]:
+    """`veto_features` as one array and its column names, filled block by block from the dataset's arrays (no intermediate frames); its dtype is the narrowest float that holds every input exactly."""
+    rows, e, c = preds.index.to_numpy(), ds.embeddings.shape[1], ds.context.shape[1]
+    names = [f'emb_{i}' for i in range(e)] + list(ds.feature_names) + list(preds.columns)
+    dtype = np.result_type(ds.embeddings.dtype, ds.context.dtype, *preds.dtypes)
+    out = np.empty((len(rows), len(names)), dtype)
+    for a in range(0, len(rows), chunk):
+        r = rows[a : a + chunk]
+        out[a : a + chunk, :e] = ds.embeddings[r]
+        out[a : a + chunk, e : e + c] = ds.context[r]
+    out[:, e + c :] = preds.to_numpy(dtype)
+    return out, names
 
 # %% ../nbs/04_veto.ipynb #9b838666
 @dataclass
@@ -345,44 +361,54 @@ def tune_veto(X, y, Xv, yv, cfg: VetoConfig) -> tuple[dict, int]:
     return study.best_params, len(done)
 
 # %% ../nbs/04_veto.ipynb #8b2a917f
+def _take(X, idx) -> np.ndarray:
+    """Rows `idx` of a frame (as float64, as the veto was always fed) or of an array (in its own dtype)."""
+    return X.iloc[idx].to_numpy(np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X[idx])
+
+
 def fit_veto(
-    X: pd.DataFrame,
+    X: pd.DataFrame | np.ndarray,
     y: pd.Series,
     dates: pd.Series,
     cfg: VetoConfig,
     horizon_days: int = 10,
     params: dict | None = None,
+    names: list | None = None,
 ) -> VetoModel:
-    """Fit the veto on rows (X, y): tune (unless `params` are given) and stop early on the last 20 % of dates (purged), choose the threshold there."""
-    ok = y.notna().to_numpy()
-    X, y, dates = X[ok], y[ok], dates[ok]
-    u = np.sort(dates.unique())
-    pos = np.searchsorted(u, dates.to_numpy())
+    """Fit the veto on rows (X, y): tune (unless `params` are given) and stop early on the last 20 % of dates (purged), choose the threshold there. `X` is a frame, or an array with column `names` (`veto_matrix`)."""
+    names = list(X.columns) if names is None else list(names)
+    ok = np.flatnonzero(y.notna().to_numpy())
+    d = dates.to_numpy()[ok]
+    u = np.unique(d)
+    pos = np.searchsorted(u, d)
     cut = int(0.8 * (len(u) - 1))
-    tr, va = (
-        pos < cut - horizon_days,
-        pos >= cut,
-    )  # purge: labels of training rows end before validation starts
-    if tr.sum() < 50 or va.sum() < 20:
-        raise ConfigError(f'too few rows to fit the veto ({tr.sum()} train, {va.sum()} validation)')
-    Xt, yt, Xv, yv = (
-        X[tr].to_numpy(np.float64),
-        y[tr].to_numpy(),
-        X[va].to_numpy(np.float64),
-        y[va].to_numpy(),
-    )
+    tr = ok[pos < cut - horizon_days]  # purge: labels of training rows end before validation starts
+    va = ok[pos >= cut]
+    if len(tr) < 50 or len(va) < 20:
+        raise ConfigError(f'too few rows to fit the veto ({len(tr)} train, {len(va)} validation)')
+    Xt, yt, Xv, yv = _take(X, tr), y.to_numpy()[tr], _take(X, va), y.to_numpy()[va]
     params, n_trials = (params, 0) if params is not None else tune_veto(Xt, yt, Xv, yv, cfg)
     model = _fit_booster(cfg.kind, params, Xt, yt, Xv, yv, cfg.seed)
     pv = np.asarray(_proba(cfg.kind, model, Xv), dtype=float)
     thr = choose_threshold(pv, yv, cfg.min_coverage)
     kept = pv >= thr
     return VetoModel(
-        cfg.kind,
-        model,
-        list(X.columns),
-        thr,
-        params,
-        n_trials,
-        float(yv[kept].mean()),
-        float(kept.mean()),
+        cfg.kind, model, names, thr, params, n_trials, float(yv[kept].mean()), float(kept.mean())
     )
+
+
+def veto_keep(
+    veto: VetoModel, ds: TradeDataset, preds: pd.DataFrame, chunk: int = 32768
+) -> np.ndarray:
+    """`veto.keep(veto_features(ds, preds))`, computed block by block from `veto_matrix` (bounded memory)."""
+    out = [np.zeros(0, bool)]
+    for a in range(0, len(preds), chunk):
+        M, names = veto_matrix(ds, preds.iloc[a : a + chunk])
+        if names != veto.features:
+            missing = [f for f in veto.features if f not in names]
+            if missing:
+                raise ModelError(f'veto inputs lack column(s) {missing[:5]}')
+            M = M[:, [names.index(f) for f in veto.features]]
+        p = np.asarray(_proba(veto.kind, veto.model, M), dtype=float)
+        out.append(p >= veto.threshold)
+    return np.concatenate(out)
