@@ -27,6 +27,7 @@ features and embeddings
 models
     02_timeformer -> trademl.models.timeformer;
     02a_layers -> trademl.models.layers;
+    02g_losses -> trademl.models.losses;
     02b_train -> trademl.train;
     02c_inference -> trademl.inference;
     03_tft -> trademl.models.tft;
