@@ -95,6 +95,30 @@ def test_demo_writes_a_data_report(tmp_path):
         text=True,
     )
     assert st.returncode == 0 and '2018-12-31 done' in st.stdout, st.stdout + st.stderr
+    # the demo's models backtested again, sized by Kelly from the forecasts and with each trade's
+    # impact from its Almgren–Chriss schedule
+    k = subprocess.run(
+        [
+            str(Path(sys.executable).parent / 'trademl'),
+            'backtest',
+            '--sizing',
+            'kelly-forecast',
+            '--impact',
+            'almgren-chriss',
+            '--no-tearsheet',
+            '--out',
+            str(tmp_path / 'kelly'),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert k.returncode == 0, k.stdout + k.stderr
+    kb = json.loads((tmp_path / 'kelly' / 'backtest.json').read_text())
+    assert kb['config']['portfolio']['sizing'] == 'kelly-forecast'
+    assert kb['config']['costs']['impact_model'] == 'almgren_chriss'
+    assert kb['start'] == bt['start'] and kb['stats'] != bt['stats']
 
 
 def test_unknown_command_and_bad_source_fail_cleanly(tmp_path):

@@ -42,6 +42,14 @@ def backtest(
     start: str | None = typer.Option(None, help='first date (default: after the training data)'),
     end: str | None = typer.Option(None, help='last date (default: the end of the data)'),
     config: Path | None = typer.Option(None, help='YAML of StrategyConfig (or a report config)'),
+    sizing: str | None = typer.Option(
+        None,
+        help='rank (rank → z, constant Kelly multiplier) | kelly-forecast (Kelly from the forecasts)',
+    ),
+    impact: str | None = typer.Option(
+        None,
+        help='sqrt (one print) | almgren-chriss (each trade worked over the day on its schedule)',
+    ),
     out_dir: Path | None = typer.Option(None, '--out', help='output folder (artifacts/backtest)'),
     tearsheet: bool = typer.Option(True, help='write the quantstats HTML tearsheet'),
 ):

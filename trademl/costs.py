@@ -15,6 +15,7 @@ from trademl.core import (
     Config,
     ConfigError,
 )
+from .execution import schedule_cost_fraction
 
 # %% auto #0
 __all__ = ['per_symbol', 'CostModel', 'causal_liquidity']
@@ -51,6 +52,10 @@ class CostModel(Config):
     default_half_spread_bps: float = 5.0  # for symbols missing from a spread mapping
     max_impact_bps: float = 100.0  # impact cap, and the charge when ADV or volatility is unknown
     periods_per_year: int = 252
+    impact_model: str = 'sqrt'  # 'sqrt' (one print) | 'almgren_chriss' (worked over the day)
+    ac_intervals: int = 13  # slices of the day along the Almgren–Chriss schedule
+    ac_risk_aversion: float = 0.0  # λ per dollar; 0 = TWAP
+    ac_permanent_fraction: float = 0.5  # permanent share of the calibrated linear impact
 
     def check(self):
         """Every cost must be finite and non-negative; raise `ConfigError` naming the
@@ -78,6 +83,18 @@ class CostModel(Config):
                         + (f'[{s!r}]' if s else '')
                         + f': must be a finite number >= 0, got {x!r}'
                     )
+        if self.impact_model not in ('sqrt', 'almgren_chriss'):
+            raise ConfigError(
+                f"impact_model: must be 'sqrt' or 'almgren_chriss', got {self.impact_model!r}"
+            )
+        if not (isinstance(self.ac_intervals, int) and self.ac_intervals >= 1):
+            raise ConfigError(f'ac_intervals: must be an int >= 1, got {self.ac_intervals!r}')
+        if not (np.isfinite(self.ac_risk_aversion) and self.ac_risk_aversion >= 0):
+            raise ConfigError(f'ac_risk_aversion: must be >= 0, got {self.ac_risk_aversion!r}')
+        if not 0 <= self.ac_permanent_fraction < 1:
+            raise ConfigError(
+                f'ac_permanent_fraction: must be in [0, 1), got {self.ac_permanent_fraction!r}'
+            )
         if not (isinstance(self.periods_per_year, int) and self.periods_per_year > 0):
             raise ConfigError(
                 f'periods_per_year: must be an int > 0, got {self.periods_per_year!r}'
@@ -94,11 +111,26 @@ class CostModel(Config):
         cap = self.max_impact_bps / 1e4
         adv, vol = np.asarray(adv_notional, dtype=float), np.asarray(daily_vol, dtype=float)
         ok = np.isfinite(adv) & (adv > 0) & np.isfinite(vol)
-        frac = (
-            self.impact_coef
-            * np.where(ok, vol, 0.0)
-            * np.sqrt(abs_trade * capital / np.where(ok, adv, 1.0))
-        )
+        if self.impact_model == 'almgren_chriss':
+            q = np.asarray(abs_trade, dtype=float) * capital
+            frac = schedule_cost_fraction(
+                np.where(q > 0, q, np.nan),
+                np.where(ok, adv, np.nan),
+                np.where(ok, vol, np.nan),
+                self.impact_coef,
+                self.ac_intervals,
+                self.ac_risk_aversion,
+                self.ac_permanent_fraction,
+            )
+            frac = np.nan_to_num(
+                frac, nan=0.0
+            )  # no trade costs nothing; unknown liquidity → cap below
+        else:
+            frac = (
+                self.impact_coef
+                * np.where(ok, vol, 0.0)
+                * np.sqrt(abs_trade * capital / np.where(ok, adv, 1.0))
+            )
         return np.where(ok, np.minimum(frac, cap), cap)
 
     def costs(

@@ -161,11 +161,9 @@ class Ensemble:
         prob, ret = ens[f'ens_prob_{h}'].to_numpy(), ens[f'ens_ret_{h}'].to_numpy()
         direction, vetoed = signal_direction(prob, ret, min_edge), self.vetoed(vp)
         out = []
+        rows = pd.concat([preds, ens], axis=1).astype(float).to_dict('records')  # one conversion
         for i, s in enumerate(symbols):
-            raw = {k: float(v) for k, v in preds.iloc[i].items()} | {
-                k: float(v) for k, v in ens.iloc[i].items()
-            }
-            raw |= {'veto_prob': float(vp[i]), 'vetoed': bool(vetoed[i])}
+            raw = rows[i] | {'veto_prob': float(vp[i]), 'vetoed': bool(vetoed[i])}
             out.append(
                 {
                     'strategy': 'ensemble',

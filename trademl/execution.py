@@ -13,7 +13,8 @@ import pandas as pd
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['ExecutionSchedule', 'cost_moments', 'almgren_chriss', 'efficient_frontier', 'ImpactParameters', 'calibrate_impact']
+__all__ = ['ExecutionSchedule', 'cost_moments', 'almgren_chriss', 'efficient_frontier', 'ImpactParameters', 'calibrate_impact',
+           'schedule_cost_fraction']
 
 # %% ../nbs/12_execution.ipynb #85f3d253
 @dataclass
@@ -153,3 +154,42 @@ def calibrate_impact(
     return ImpactParameters(
         sigma=daily_vol * price, eta=float(eta), gamma=float(permanent_fraction * eta)
     )
+
+# %% ../nbs/12_execution.ipynb #acae54e37e7d407bbb7b55eff062a284
+def schedule_cost_fraction(
+    notional,
+    adv_notional,
+    daily_vol,
+    impact_coef: float = 0.1,
+    n_intervals: int = 13,
+    risk_aversion: float = 0.0,
+    permanent_fraction: float = 0.5,
+) -> np.ndarray:
+    """Expected Almgren–Chriss cost of trading `notional` dollars within one day, as a fraction of it.
+
+    Arrays broadcast; NaN where the notional, ADV or volatility is not positive and finite (the caller
+    decides what an unknown liquidity costs).
+    """
+    if not isinstance(n_intervals, (int, np.integer)) or n_intervals < 1:
+        raise ConfigError(f'n_intervals must be an integer >= 1, got {n_intervals!r}')
+    if not (np.isfinite(risk_aversion) and risk_aversion >= 0):
+        raise ConfigError(f'risk_aversion must be >= 0, got {risk_aversion!r}')
+    if not 0 <= permanent_fraction < 1:
+        raise ConfigError(f'permanent_fraction must be in [0, 1), got {permanent_fraction!r}')
+    q, adv, vol = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (notional, adv_notional, daily_vol))
+    )
+    ok = np.isfinite(q) & np.isfinite(adv) & np.isfinite(vol) & (q > 0) & (adv > 0) & (vol > 0)
+    q, adv, vol = np.where(ok, q, 1.0), np.where(ok, adv, 1.0), np.where(ok, vol, 1.0)
+    tau = 1.0 / n_intervals
+    eta = impact_coef * vol / np.sqrt(q * adv)  # dollars of impact per dollar per (dollar/day)
+    gamma = permanent_fraction * eta
+    eta_t = eta - 0.5 * gamma * tau
+    kappa = np.arccosh(1.0 + risk_aversion * vol**2 * tau**2 / (2.0 * eta_t)) / tau
+    t = np.linspace(0.0, 1.0, n_intervals + 1)
+    kt = kappa[..., None]
+    with np.errstate(invalid='ignore', over='ignore'):
+        frac = np.where(kt < 1e-8, 1.0 - t, np.sinh(kt * (1.0 - t)) / np.sinh(kt))
+    n = -np.diff(frac, axis=-1)  # trades per interval as fractions of the order
+    cost = 0.5 * gamma * q**2 + eta_t / tau * q**2 * np.sum(n**2, axis=-1)
+    return np.where(ok, cost / q, np.nan)

@@ -18,8 +18,8 @@ from .ta import MTF_FEATURES, TA_FEATURES, compute_ta_features
 log = get_logger('trademl.features')
 
 # %% auto #0
-__all__ = ['log', 'FEATURE_GROUPS', 'FEATURE_NAMES', 'WARMUP_BARS', 'build_features', 'warm', 'normalise_windows',
-           'perturb_after', 'assert_causal']
+__all__ = ['log', 'FEATURE_GROUPS', 'FEATURE_NAMES', 'WARMUP_BARS', 'build_features', 'last_bar_features', 'warm',
+           'normalise_windows', 'perturb_after', 'assert_causal']
 
 # %% ../nbs/01d_features.ipynb #9058f6d2
 FEATURE_GROUPS = {'mtf': list(MTF_FEATURES), 'smc': list(SMC_FEATURES), 'ta': list(TA_FEATURES)}
@@ -29,6 +29,19 @@ WARMUP_BARS = (
 )
 
 # %% ../nbs/01d_features.ipynb #df480415
+def _feature_arrays(
+    panel, lookback, ob_threshold, swing_window, validate
+) -> tuple[PanelArrays, dict, list]:
+    """The panel's arrays, the 29 context columns as (T, N) arrays, and the unavailable timeframes."""
+    check_parameters(lookback, ob_threshold, swing_window)
+    if validate and not isinstance(panel, PanelArrays):
+        validate_panel(panel)
+    pa = panel if isinstance(panel, PanelArrays) else panel_arrays(panel)
+    ta, unavailable = compute_ta_features(pa)
+    smc = smc_features(pa, lookback=lookback, ob_threshold=ob_threshold, swing_window=swing_window)
+    return pa, {**ta, **smc}, unavailable
+
+
 def build_features(
     panel: pd.DataFrame | PanelArrays,
     lookback: int = 50,
@@ -37,13 +50,26 @@ def build_features(
     validate: bool = True,
 ) -> pd.DataFrame:
     """The 29 context columns (`FEATURE_NAMES` order) for every `(symbol, date)` row of `panel` (or of its `panel_arrays`, used as they are)."""
-    check_parameters(lookback, ob_threshold, swing_window)
-    if validate and not isinstance(panel, PanelArrays):
-        validate_panel(panel)
-    pa = panel if isinstance(panel, PanelArrays) else panel_arrays(panel)
-    ta, unavailable = compute_ta_features(pa)
-    smc = smc_features(pa, lookback=lookback, ob_threshold=ob_threshold, swing_window=swing_window)
-    out = pa.to_frame({**ta, **smc}, FEATURE_NAMES)
+    pa, arrays, unavailable = _feature_arrays(panel, lookback, ob_threshold, swing_window, validate)
+    out = pa.to_frame(arrays, FEATURE_NAMES)
+    out.attrs['unavailable'] = unavailable
+    return out
+
+
+def last_bar_features(
+    panel: pd.DataFrame | PanelArrays,
+    lookback: int = 50,
+    ob_threshold: float = 0.02,
+    swing_window: int = 10,
+    validate: bool = True,
+) -> pd.DataFrame:
+    """`build_features` at each symbol's last bar only, indexed by symbol: what scoring at an as-of date needs, without building the frame of the whole history."""
+    pa, arrays, unavailable = _feature_arrays(panel, lookback, ob_threshold, swing_window, validate)
+    last, cols = pa.lengths - 1, np.arange(len(pa.lengths))
+    out = pd.DataFrame(
+        {k: np.asarray(arrays[k])[last, cols] for k in FEATURE_NAMES},
+        index=pd.Index(pa.symbols, name='symbol'),
+    )
     out.attrs['unavailable'] = unavailable
     return out
 

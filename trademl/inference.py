@@ -12,31 +12,57 @@ import numpy as np
 import pandas as pd
 
 from .core import ConfigError, DataError, ModelError, get_logger, require
-from .data import validate_panel
-from .features import build_features, normalise_windows
+from .data import PanelArrays, panel_arrays, validate_panel
+from .features import last_bar_features, normalise_windows
 from .train import TrainedModel, load_model
 
 torch = require('torch', 'inference')
 log = get_logger('trademl.inference')
 
 # %% auto #0
-__all__ = ['torch', 'log', 'SIGNAL_NAMES', 'model_inputs', 'Prediction', 'run_model', 'signal_direction', 'signal_dicts',
-           'predict']
+__all__ = ['torch', 'log', 'SIGNAL_NAMES', 'model_inputs', 'last_windows', 'Prediction', 'run_model', 'signal_direction',
+           'signal_dicts', 'predict']
 
 # %% ../nbs/02c_inference.ipynb #bd8c7de2
-def _embedder_for(tm: TrainedModel):
-    """The embedder the model was trained with, checked by fingerprint."""
+_EMBEDDERS: dict = {}  # loaded embedders by source and the state of their files on disk
+
+
+def _file_state(folder) -> tuple:
+    """(name, size, mtime) of every file under `folder`: a changed file makes a new cache key."""
+    folder = Path(folder)
+    if not folder.exists():
+        return ()
+    return tuple(
+        (str(f), f.stat().st_size, f.stat().st_mtime_ns)
+        for f in sorted(folder.rglob('*'))
+        if f.is_file()
+    )
+
+
+def _load_embedder(name: str, **options):
+    """`get_embedder(name, **options)`, loaded once per session for unchanged files."""
     kronos = require('trademl.kronos', 'inference')
+    src = options.get('path')
+    key = (name, str(src or options.get('model')), _file_state(src) if src else ())
+    if key not in _EMBEDDERS:
+        if len(_EMBEDDERS) >= 8:  # a few at a time: drop the oldest
+            _EMBEDDERS.pop(next(iter(_EMBEDDERS)))
+        _EMBEDDERS[key] = kronos.get_embedder(name, **options)
+    return _EMBEDDERS[key]
+
+
+def _embedder_for(tm: TrainedModel):
+    """The embedder the model was trained with, checked by fingerprint (loaded once while its files are unchanged)."""
     e = tm.info['embedder']
     if e.get('path'):
-        emb = kronos.get_embedder('local', path=tm.path / e['path'])
+        emb = _load_embedder('local', path=tm.path / e['path'])
     elif e['name'] == 'chronos':
-        emb = kronos.get_embedder(
+        emb = _load_embedder(
             'chronos',
             model=tm.info['dataset_config'].get('embedder_path') or 'amazon/chronos-t5-small',
         )
     elif tm.info['dataset_config'].get('embedder_path'):
-        emb = kronos.get_embedder('local', path=tm.info['dataset_config']['embedder_path'])
+        emb = _load_embedder('local', path=tm.info['dataset_config']['embedder_path'])
     else:
         raise ModelError(f'model artifact {tm.path}: no embedder saved with it and none recorded')
     if emb.fingerprint != e['fingerprint']:
@@ -82,23 +108,33 @@ def model_inputs(
         )
     p = p[p['symbol'].isin(symbols)].reset_index(drop=True)
     dc = tm.info['dataset_config']
-    feats = build_features(
-        p, dc['lookback'], dc['ob_threshold'], dc['swing_window'], validate=False
-    )
-    ctx = feats.xs(asof, level='date').reindex(symbols)
+    pa = panel_arrays(p)
+    ctx = last_bar_features(
+        pa, dc['lookback'], dc['ob_threshold'], dc['swing_window'], validate=False
+    ).reindex(symbols)
     bad = ctx.columns[ctx.isna().any()].tolist()
     if bad:
         raise DataError(
             f'context column(s) {bad} undefined at {asof:%Y-%m-%d} for some of {symbols}'
         )
-    w = tm.info['window']
-    ohlcv = (
-        p.groupby('symbol', sort=False)
-        .tail(w)
-        .set_index('symbol')[['open', 'high', 'low', 'close', 'volume']]
+    return (
+        asof,
+        symbols,
+        {
+            'windows': last_windows(pa, symbols, tm.info['window']),
+            'context': ctx.to_numpy(dtype=np.float64),
+        },
     )
-    windows = np.stack([ohlcv.loc[s].to_numpy(dtype=np.float64) for s in symbols])
-    return asof, symbols, {'windows': windows, 'context': ctx.to_numpy(dtype=np.float64)}
+
+
+def last_windows(pa: PanelArrays, symbols: list, window: int) -> np.ndarray:
+    """The last `window` OHLCV bars of each symbol, [len(symbols), window, 5], from the panel's arrays in one gather."""
+    col = pd.Series(np.arange(len(pa.symbols)), index=pa.symbols).reindex(symbols).to_numpy()
+    rows = pa.lengths[col][:, None] - window + np.arange(window)  # [S, window]
+    return np.stack(
+        [pa.values[c][rows, col[:, None]] for c in ('open', 'high', 'low', 'close', 'volume')],
+        axis=-1,
+    )
 
 # %% ../nbs/02c_inference.ipynb #f9892d58
 @dataclass

@@ -189,18 +189,27 @@ def out_of_sample_start(sources: list[dict], panel: pd.DataFrame) -> pd.Timestam
     return max(dates[min(last, dates.searchsorted(e, side='right') + h)] for e, h in ends)
 
 # %% ../nbs/08a_jobs.ipynb #63984f0f
-def load_strategy_config(config=None):
-    """A `StrategyConfig` from a YAML file: the whole file, or its `strategy` section."""
+def load_strategy_config(config=None, sizing: str | None = None, impact: str | None = None):
+    """A `StrategyConfig` from a YAML file (the whole file, or its `strategy` section), with the
+    command line's `--sizing` (portfolio sizing) and `--impact` (cost model's impact) applied.
+    """
     import yaml
 
     from trademl.strategy import StrategyConfig
 
-    if config is None:
-        return StrategyConfig()
-    if not Path(config).is_file():
-        raise ConfigError(f'--config: configuration file not found: {config}')
-    d = yaml.safe_load(Path(config).read_text()) or {}
-    return StrategyConfig.from_dict(d['strategy'] if isinstance(d, dict) and 'strategy' in d else d)
+    d = {}
+    if config is not None:
+        if not Path(config).is_file():
+            raise ConfigError(f'--config: configuration file not found: {config}')
+        d = yaml.safe_load(Path(config).read_text()) or {}
+        d = d['strategy'] if isinstance(d, dict) and 'strategy' in d else d
+    if sizing is not None or impact is not None:
+        d = StrategyConfig.from_dict(d).to_dict()
+        if sizing is not None:
+            d['portfolio']['sizing'] = sizing
+        if impact is not None:
+            d['costs']['impact_model'] = impact.replace('-', '_')
+    return StrategyConfig.from_dict(d)
 
 # %% ../nbs/08a_jobs.ipynb #c294f1e2
 def backtest_summary(bt) -> str:
@@ -255,13 +264,15 @@ def backtest_models(
     start: str | None = None,
     end: str | None = None,
     config=None,
+    sizing: str | None = None,
+    impact: str | None = None,
 ) -> ModelBacktest:
     """Score every date with the model(s) and run the strategy over history, after costs."""
     from trademl.backtest import backtest_meta
     from trademl.report import resolve_models, vix_series
     from trademl.strategy import run_strategy, signal_history
 
-    cfg = load_strategy_config(config)
+    cfg = load_strategy_config(config, sizing, impact)
     sources = resolve_models(model or default_models(), registry, tracking_uri)
     panel = tdata.load_panel(source, path, end=end)
     oos = out_of_sample_start(sources, panel)

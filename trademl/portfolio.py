@@ -17,6 +17,7 @@ from trademl.core import (
 from trademl.metrics import (
     rolling_sharpe,
 )
+from .sizing import kelly_from_moments, kelly_from_probability
 
 DIRECTION = {'LONG': 1.0, 'SHORT': -1.0, 'FLAT': 0.0}
 _EPS = 1e-12
@@ -37,8 +38,8 @@ def _finite(x) -> bool:
 
 # %% auto #0
 __all__ = ['DIRECTION', 'SIGNAL_COLUMNS', 'PortfolioConfig', 'is_excluded', 'scores_from_signals', 'apply_caps', 'weights_panel',
-           'signals_to_weights', 'vol_forecast', 'vol_target_scale', 'SignalCombiner', 'signals_frame', 'signal_scores',
-           'combine_panel', 'Guardrails']
+           'signals_to_weights', 'kelly_weights_panel', 'book_weights', 'vol_forecast', 'vol_target_scale',
+           'SignalCombiner', 'signals_frame', 'signal_scores', 'combine_panel', 'Guardrails']
 
 # %% ../nbs/06_portfolio.ipynb #2b42a284
 @dataclass
@@ -59,6 +60,11 @@ class PortfolioConfig(Config):
     periods_per_year: int = 252
     combiner_window: int = 60  # rolling window of the combiner's Sharpe ratios
     disagreement_penalty: float = 0.5
+    sizing: str = 'rank'  # 'rank' (rank → z, times kelly_fraction) | 'kelly-forecast' (Kelly from the forecasts)
+    kelly_method: str = (
+        'probability'  # kelly-forecast: 'probability' (signal → p, payoff) | 'moments' (μ / σ²)
+    )
+    kelly_payoff: float = 1.0  # kelly-forecast by probability: win/loss payoff ratio
 
     def check(self):
         """Check every field; raise `ConfigError` naming the first bad one."""
@@ -74,6 +80,18 @@ class PortfolioConfig(Config):
         for k, lo in (lows | {'combiner_window': 2}).items():
             v = getattr(self, k)
             _check(isinstance(v, int) and v >= lo, k, f'must be an int >= {lo}, got {v!r}')
+        sizings, kelly_methods = ('rank', 'kelly-forecast'), ('probability', 'moments')
+        _check(self.sizing in sizings, 'sizing', f'must be one of {sizings}, got {self.sizing!r}')
+        _check(
+            self.kelly_method in kelly_methods,
+            'kelly_method',
+            f'must be one of {kelly_methods}, got {self.kelly_method!r}',
+        )
+        _check(
+            _finite(self.kelly_payoff) and self.kelly_payoff > 0,
+            'kelly_payoff',
+            f'must be > 0, got {self.kelly_payoff!r}',
+        )
         dp = self.disagreement_penalty
         _check(
             _finite(dp) and 0 <= dp <= 1, 'disagreement_penalty', f'must be in [0, 1], got {dp!r}'
@@ -142,6 +160,43 @@ def signals_to_weights(scores: pd.Series, cfg: PortfolioConfig, exclude=()) -> p
     scores = pd.Series(scores, dtype=float)
     mask = pd.DataFrame([scores.index.isin(list(exclude))], columns=scores.index)
     return weights_panel(scores.to_frame().T, cfg, mask).iloc[0].rename(None)
+
+# %% ../nbs/06_portfolio.ipynb #acae54e37e7d407bbb7b55eff062a284
+def kelly_weights_panel(
+    net: pd.DataFrame,
+    cfg: PortfolioConfig,
+    mean: pd.DataFrame | None = None,
+    variance: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Fractional Kelly weights (date × symbol) from net signals in [−1, 1], or from `mean` and
+    `variance` forecasts; capped per name and in gross; names without a signal get 0.
+    """
+    s = net.astype(float)
+    if cfg.kelly_method == 'probability':
+        full = kelly_from_probability((1.0 + s.clip(-1, 1).to_numpy()) / 2.0, cfg.kelly_payoff)
+    else:
+        if mean is None or variance is None:
+            raise ConfigError(
+                "kelly_method 'moments' needs mean and variance forecasts (date × symbol)"
+            )
+        full = kelly_from_moments(
+            mean.reindex_like(s).to_numpy(float), variance.reindex_like(s).to_numpy(float)
+        )
+    w = pd.DataFrame(cfg.kelly_fraction * full, index=s.index, columns=s.columns)
+    w = w.where(s.notna() & (s != 0), 0.0)
+    return apply_caps(w, cfg) + 0.0
+
+
+def book_weights(
+    net: pd.DataFrame,
+    cfg: PortfolioConfig,
+    mean: pd.DataFrame | None = None,
+    variance: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Target weights by the configured sizing: rank → z (`weights_panel`) or Kelly from the forecasts."""
+    if cfg.sizing == 'rank':
+        return weights_panel(net, cfg)
+    return kelly_weights_panel(net, cfg, mean, variance)
 
 # %% ../nbs/06_portfolio.ipynb #58bc4d1a
 def vol_forecast(

@@ -31,6 +31,7 @@ from trademl.portfolio import (
     PortfolioConfig,
     SignalCombiner,
     apply_caps,
+    book_weights,
     combine_panel,
     signal_scores,
     vol_forecast,
@@ -41,8 +42,9 @@ from trademl.portfolio import (
 log = get_logger('trademl.strategy')
 
 # %% auto #0
-__all__ = ['log', 'StrategyConfig', 'signal_history', 'frame_from_scores', 'StrategyRun', 'check_frames', 'own_returns',
-           'combiner_weights', 'vol_targeted', 'vix_overlay', 'stop_overlay', 'run_strategy']
+__all__ = ['log', 'StrategyConfig', 'signal_history', 'frame_from_scores', 'StrategyRun', 'check_frames', 'forecast_variance',
+           'sized', 'expected_returns', 'own_returns', 'combiner_weights', 'vol_targeted', 'vix_overlay',
+           'stop_overlay', 'run_strategy']
 
 # %% ../nbs/06d_strategy.ipynb #70a8d1c3
 @dataclass
@@ -267,13 +269,48 @@ def check_frames(frames: dict[str, pd.DataFrame]) -> None:
             raise DataError(f'signal frame of strategy {k!r} lacks column(s) {miss}')
 
 
+def forecast_variance(hp: pd.DataFrame, dates, symbols, cfg: StrategyConfig) -> pd.DataFrame:
+    """Each name's causal variance of its return over the signal horizon: EWMA of squared daily log
+    returns up to each date (`portfolio.halflife`), times the horizon in days.
+    """
+    close = hp.pivot(index='date', columns='symbol', values='close').reindex(
+        index=dates, columns=symbols
+    )
+    r2 = np.log(close / close.shift(1)) ** 2
+    daily = r2.ewm(halflife=cfg.portfolio.halflife, adjust=True, ignore_na=True).mean()
+    return daily * float(cfg.horizon or 5)
+
+
+def sized(net, frames_er, hp, dates, symbols, cfg: StrategyConfig) -> pd.DataFrame:
+    """Weights by the configured sizing; Kelly by moments reads the expected returns `frames_er` and the
+    causal variance.
+    """
+    pc = cfg.portfolio
+    if pc.sizing == 'kelly-forecast' and pc.kelly_method == 'moments':
+        return book_weights(net, pc, frames_er, forecast_variance(hp, dates, symbols, cfg))
+    return book_weights(net, pc)
+
+
+def expected_returns(frame: pd.DataFrame, dates, symbols) -> pd.DataFrame:
+    """Date × symbol expected returns of one strategy's signal frame (vetoed → 0)."""
+    er = frame['expected_return'].where(~frame['vetoed'].astype(bool), 0.0)
+    return _align(er.unstack('symbol').sort_index(), dates, symbols)
+
+
 def own_returns(
     frames: dict, hp: pd.DataFrame, dates, symbols, cfg: StrategyConfig
 ) -> pd.DataFrame:
     """Each strategy's daily returns after costs when it trades alone (what the combiner weighs)."""
-    pc = cfg.portfolio
     own = {
-        k: weights_panel(_align(signal_scores(f), dates, symbols), pc) for k, f in frames.items()
+        k: sized(
+            _align(signal_scores(f), dates, symbols),
+            expected_returns(f, dates, symbols),
+            hp,
+            dates,
+            symbols,
+            cfg,
+        )
+        for k, f in frames.items()
     }
     return pd.DataFrame(
         {
@@ -350,7 +387,11 @@ def run_strategy(
     strat_ret = own_returns(frames, hp, dates, symbols, cfg)
     cw = combiner_weights(strat_ret, dates, cfg)
     net = _align(combine_panel(frames, cw, cfg.portfolio.disagreement_penalty), dates, symbols)
-    raw = weights_panel(net, cfg.portfolio)
+    er = sum(
+        expected_returns(f, dates, symbols).mul(cw[k].reindex(dates).fillna(0.0), axis=0)
+        for k, f in frames.items()
+    )  # the combiner-weighted expected return (for Kelly by moments)
+    raw = sized(net, er, hp, dates, symbols, cfg)
     scale, w = vol_targeted(raw, hp, dates, cfg)
     v = _vix_on(vix, dates)
     vm, stopped = pd.Series(1.0, index=dates), pd.Series(False, index=dates)

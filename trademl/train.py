@@ -46,10 +46,10 @@ log = get_logger('trademl.train')
 
 # %% auto #0
 __all__ = ['torch', 'pl', 'log', 'MODELS', 'ARTIFACT_FILES', 'ModelSpec', 'model_spec', 'build_model', 'TrainConfig',
-           'time_split', 'TradeModule', 'TradeDataModule', 'save_weights', 'BestWeights', 'save_artifact',
-           'TrainedModel', 'load_model', 'TrainResult', 'interruptible', 'train_config', 'training_rows',
-           'sized_model_config', 'training_strategy', 'make_trainer', 'fit', 'run_metrics', 'artifact_info',
-           'log_to_mlflow', 'train_model']
+           'time_split', 'TradeModule', 'loader_options', 'TradeDataModule', 'save_weights', 'BestWeights',
+           'save_artifact', 'TrainedModel', 'load_model', 'TrainResult', 'interruptible', 'train_config',
+           'training_rows', 'sized_model_config', 'training_strategy', 'make_trainer', 'fit', 'run_metrics',
+           'artifact_info', 'log_to_mlflow', 'train_model']
 
 # %% ../nbs/02b_train.ipynb #4060b1f9
 MODELS = {'timeformer': 'trademl.models.timeformer', 'tft': 'trademl.models.tft'}
@@ -180,15 +180,34 @@ class TradeModule(pl.LightningModule):
         return {'optimizer': opt, 'lr_scheduler': {'scheduler': sched, 'interval': 'step'}}
 
 # %% ../nbs/02b_train.ipynb #4a0e6c4e
+def loader_options(device: str = 'cpu', num_workers: int | None = None) -> dict:
+    """DataLoader options for `device`: on CUDA pinned memory and persistent worker processes (the host
+    prepares the next batches while the GPU trains); on the CPU the main process alone, which is what
+    keeps seeded CPU runs bit-identical.
+    """
+    if device != 'cuda':
+        return {'num_workers': 0 if num_workers is None else int(num_workers)}
+    n = min(4, os.cpu_count() or 1) if num_workers is None else int(num_workers)
+    return {'num_workers': n, 'pin_memory': True, 'persistent_workers': n > 0}
+
+
 class TradeDataModule(pl.LightningDataModule):
     """Loaders over given train/validation indices; scalers fitted on the training indices only."""
 
-    def __init__(self, ds: TradeDataset, train_idx, val_idx, batch_size: int = 256, seed: int = 0):
+    def __init__(
+        self,
+        ds: TradeDataset,
+        train_idx,
+        val_idx,
+        batch_size: int = 256,
+        seed: int = 0,
+        device: str = 'cpu',
+    ):
         super().__init__()
         self.ds, self.train_idx, self.val_idx = ds, np.asarray(train_idx), np.asarray(val_idx)
         if np.intersect1d(self.train_idx, self.val_idx).size:
             raise ConfigError('train and validation indices overlap')
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.device = batch_size, seed, device
         self.context_scaler = Scaler.fit(ds.context, self.train_idx)
         self.embedding_scaler = Scaler.fit(ds.embeddings, self.train_idx)
         rets = np.asarray(ds.labels)[self.train_idx][:, : len(ds.horizons)]
@@ -198,7 +217,12 @@ class TradeDataModule(pl.LightningDataModule):
         wd = window_dataset(self.ds, idx, self.context_scaler, self.embedding_scaler)
         g = torch.Generator().manual_seed(self.seed)
         return torch.utils.data.DataLoader(
-            wd, batch_size=self.batch_size, shuffle=shuffle, generator=g, collate_fn=collate_batch
+            wd,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=g,
+            collate_fn=collate_batch,
+            **loader_options(self.device),
         )
 
     def train_dataloader(self):
@@ -565,9 +589,9 @@ def train_model(
     seed_everything(tc.seed)
     pl.seed_everything(tc.seed, workers=True, verbose=False)
     mcfg = sized_model_config(tc, preset, ds)
-    dm = TradeDataModule(ds, train_idx, val_idx, tc.batch_size, tc.seed)
-    module = TradeModule(tc.model, mcfg.to_dict(), tc.to_dict(), dm.ret_scale)
     device, run = get_device(tc.device), f'{tc.model}-{ds.path.name}'
+    dm = TradeDataModule(ds, train_idx, val_idx, tc.batch_size, tc.seed, device)
+    module = TradeModule(tc.model, mcfg.to_dict(), tc.to_dict(), dm.ret_scale)
     out = Path(out_dir) if out_dir else project_paths().artifacts / 'models' / run
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f'.{out.name}-', suffix='.training', dir=out.parent))
