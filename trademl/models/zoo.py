@@ -131,9 +131,7 @@ class NeuralSignalModel:
         x, y = x[keep], y[keep]
         if len(x) < 2:
             raise DataError(f'fit needs at least 2 windows with a label, got {len(x)}')
-        self.x_mean = np.nanmean(x, axis=(0, 1)).astype(np.float32)
-        sd = np.nanstd(x, axis=(0, 1))
-        self.x_std = np.where(sd > 0, sd, 1.0).astype(np.float32)
+        self.x_mean, self.x_std = _channel_scaler(x)
         self.ret_scale = float(np.std(y)) or 1.0
         with torch.random.fork_rng(devices=[]), _deterministic():
             torch.manual_seed(self.fit_config.seed)
@@ -151,23 +149,33 @@ class NeuralSignalModel:
             )
         x, z1, _ = self._inputs(window_batch)
         self.net.eval()
-        outs = []
-        with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                outs.append(
-                    self.net(x[i : i + batch_size], z1[i : i + batch_size], z1[i : i + batch_size])
-                )
+        with torch.no_grad():  # one (empty) batch when there are no windows
+            outs = [
+                self.net(x[i : i + batch_size], z1[i : i + batch_size], z1[i : i + batch_size])
+                for i in range(0, max(len(x), 1), batch_size)
+            ]
         cat = {k: torch.cat([o[k] for o in outs]).double().numpy() for k in ('ret', 'dir_logit')}
         res = {
             'ret': cat['ret'][:, 0] * self.ret_scale,
             'prob': 1.0 / (1.0 + np.exp(-cat['dir_logit'][:, 0])),
         }
-        if outs and 'quantiles' in outs[0]:
+        if 'quantiles' in outs[0]:
             q = torch.cat([o['quantiles'] for o in outs]).double().numpy()[:, 0, :]
             res['quantiles'] = np.expm1(q * self.ret_scale)
         return res
 
 # %% ../../nbs/02k_zoo.ipynb #187a719b
+def _channel_scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of windows `x` [n, L, C] over the finite values (0 and 1 where there are none)."""
+    ok = np.isfinite(x)
+    cnt = ok.sum(axis=(0, 1))
+    v = np.where(ok, x, 0.0)
+    mu = v.sum(axis=(0, 1)) / np.maximum(cnt, 1)
+    var = (np.where(ok, x - mu, 0.0) ** 2).sum(axis=(0, 1)) / np.maximum(cnt, 1)
+    sd = np.sqrt(var)
+    return mu.astype(np.float32), np.where(sd > 0, sd, 1.0).astype(np.float32)
+
+
 def _windows(x, cfg) -> np.ndarray:
     """`x` as a float array [n, lookback, channels] matching `cfg`, else `ModelError` naming the mismatch."""
     x = np.asarray(x, dtype=float)
@@ -182,11 +190,14 @@ class _deterministic:
     """Context manager: `torch.use_deterministic_algorithms(True)` inside, the previous setting after."""
 
     def __enter__(self):
-        self.prev = torch.are_deterministic_algorithms_enabled()
+        self.prev = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+        )
         torch.use_deterministic_algorithms(True, warn_only=True)
 
     def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.prev)
+        torch.use_deterministic_algorithms(self.prev[0], warn_only=self.prev[1])
 
 # %% ../../nbs/02k_zoo.ipynb #d165e51f
 def _batches(n: int, size: int, g) -> list:
