@@ -31,9 +31,7 @@ class BiLSTMKANConfig(InputSizes):
     lookback: int = 60  # days in the price window
     hidden: int = 128  # LSTM units of each direction
     n_layers: int = 2  # stacked bidirectional LSTM layers
-    kan_hidden: int = (
-        64  # width of the layer between the summary and the heads (and of the context)
-    )
+    kan_hidden: int = 64  # width of the hidden KAN layer and of the projected context
     grid_size: int = 5  # B-spline intervals on [-1, 1] of every KAN edge
     spline_order: int = 3  # order of the B-splines (3: cubic)
     dropout: float = 0.2
