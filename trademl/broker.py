@@ -70,6 +70,9 @@ class OrderRequest:
     client_order_id: str  # deterministic, <= 48 characters
     type: str = 'market'
     time_in_force: str = 'day'  # 'day' | 'opg' (market on open: the opening auction only)
+    parent_id: str | None = (
+        None  # a child order: the client_order_id of the parent it is a slice of
+    )
 
 
 @dataclass
@@ -152,6 +155,10 @@ def check_request(req: OrderRequest) -> None:
         raise BrokerError(
             f'order time_in_force: must be one of {TIME_IN_FORCE}, got {req.time_in_force!r}'
         )
+    if req.parent_id is not None and (not isinstance(req.parent_id, str) or not req.parent_id):
+        raise BrokerError(
+            f'order parent_id: must be None or a non-empty string, got {req.parent_id!r}'
+        )
 
 
 def _check_query(status: str) -> None:
@@ -201,6 +208,17 @@ def _price(bar: Mapping | None, key: str) -> float | None:
         return None
     return x if math.isfinite(x) and x > 0 else None
 
+
+def _day_price(bar: Mapping | None) -> float | None:
+    """The bar's typical traded price: (open + high + low + close) / 4, or (open + close) / 2 without
+    high and low; None without open or close.
+    """
+    o, c = _price(bar, 'open'), _price(bar, 'close')
+    if o is None or c is None:
+        return None
+    h, lo = _price(bar, 'high'), _price(bar, 'low')
+    return (o + h + lo + c) / 4 if h is not None and lo is not None else (o + c) / 2
+
 # %% ../nbs/07_broker.ipynb #ce5dc5b8
 def _as_date(date: Any) -> str:
     """An ISO date string ('YYYY-MM-DD') from a date, datetime, Timestamp or string."""
@@ -219,7 +237,7 @@ CREATE TABLE IF NOT EXISTS positions(symbol TEXT PRIMARY KEY, qty REAL NOT NULL,
 CREATE TABLE IF NOT EXISTS orders(id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL UNIQUE, symbol TEXT NOT NULL,
     qty REAL NOT NULL, side TEXT NOT NULL, status TEXT NOT NULL, filled_qty REAL NOT NULL DEFAULT 0,
     filled_avg_price REAL, submitted_at TEXT NOT NULL, filled_at TEXT, cost REAL NOT NULL DEFAULT 0,
-    after_bar TEXT NOT NULL DEFAULT '', time_in_force TEXT NOT NULL DEFAULT 'day');
+    after_bar TEXT NOT NULL DEFAULT '', time_in_force TEXT NOT NULL DEFAULT 'day', parent_id TEXT);
 CREATE TABLE IF NOT EXISTS fills(order_id TEXT PRIMARY KEY REFERENCES orders(id), date TEXT NOT NULL,
     symbol TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL, cost REAL NOT NULL);
 """
@@ -227,7 +245,10 @@ _ORDER_COLS = (  # in the order of Order's fields; the simulator has market orde
     'id, client_order_id, symbol, qty, side, status, filled_qty, filled_avg_price, submitted_at, '
     "'market', time_in_force"
 )
-_ADDED_COLS = {'time_in_force': "TEXT NOT NULL DEFAULT 'day'"}  # columns newer than the first files
+_ADDED_COLS = {  # columns newer than the first files
+    'time_in_force': "TEXT NOT NULL DEFAULT 'day'",
+    'parent_id': 'TEXT',
+}
 
 
 def _migrate(c: sqlite3.Connection) -> None:
@@ -344,7 +365,7 @@ class _SimBrokerBook:
             with self._tx() as c:
                 c.execute(
                     'INSERT INTO orders(id, client_order_id, symbol, qty, side, status, submitted_at, '
-                    "time_in_force, after_bar) VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?, "
+                    "time_in_force, parent_id, after_bar) VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?, ?, "
                     "COALESCE((SELECT value FROM meta WHERE key = 'last_bar_date'), ''))",
                     (
                         oid,
@@ -354,6 +375,7 @@ class _SimBrokerBook:
                         request.side,
                         _now(),
                         request.time_in_force,
+                        request.parent_id,
                     ),
                 )
         except sqlite3.IntegrityError:
@@ -403,7 +425,9 @@ class SimBroker(_SimBrokerBook, _SimBrokerCore):
 
     def fill_pending(self, bars: Any, date: Any) -> list[Order]:
         """Fill open orders at the open of the bar of `date`, charge costs, mark positions to the
-        close. An 'opg' order without an open that day expires; a 'day' order waits for a bar.
+        close. An 'opg' order without an open that day expires; a 'day' order waits for a bar. Child
+        orders (with a `parent_id`) are slices spread over the session: they fill at the bar's
+        typical price (open + high + low + close) / 4 instead of the open.
         """
         day, rows, filled = _as_date(date), _bar_rows(bars), []
         with self._tx() as c:
@@ -412,12 +436,12 @@ class SimBroker(_SimBrokerBook, _SimBrokerCore):
                 raise BrokerError(f'fill_pending: date {day} is before the last bar date {last}')
             marks = ','.join('?' * len(OPEN_STATUSES))
             pending = c.execute(
-                f'SELECT id, symbol, qty, side, time_in_force FROM orders WHERE status IN ({marks}) '
+                f'SELECT id, symbol, qty, side, time_in_force, parent_id FROM orders WHERE status IN ({marks}) '
                 'AND after_bar < ? ORDER BY submitted_at, id',
                 (*OPEN_STATUSES, day),
             ).fetchall()
-            for oid, sym, qty, side, tif in pending:
-                px = _price(rows.get(sym), 'open')
+            for oid, sym, qty, side, tif, parent in pending:
+                px = _day_price(rows.get(sym)) if parent else _price(rows.get(sym), 'open')
                 if px is None:
                     if tif == 'opg':  # missed its opening auction: Alpaca cancels it
                         c.execute("UPDATE orders SET status = 'expired' WHERE id = ?", (oid,))
