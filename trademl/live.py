@@ -50,7 +50,7 @@ _EPS = 1e-12
 
 # %% auto #0
 __all__ = ['EXECUTIONS', 'PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires', 'check_drift',
-           'check_accuracy', 'RebalanceResult', 'rebalance']
+           'check_accuracy', 'RebalanceResult', 'check_execution', 'rebalance']
 
 # %% ../nbs/07b_live.ipynb #83ab52a8
 @dataclass
@@ -439,7 +439,8 @@ def _place(blotter: Blotter, broker: Broker, run_id: str, req: OrderRequest) -> 
 EXECUTIONS = ('day', 'opg', 'twap')
 
 
-def _check_execution(execution: str, twap_slices: int) -> None:
+def check_execution(execution: str, twap_slices: int = 4) -> None:
+    """Raise `ConfigError` unless `execution` is one of `EXECUTIONS` (and `twap_slices` fits for 'twap')."""
     if execution not in EXECUTIONS:
         raise ConfigError(f'execution: must be one of {EXECUTIONS}, got {execution!r}')
     if execution == 'twap' and not (
@@ -540,7 +541,7 @@ def rebalance(
     on open ('opg') or `twap_slices` child orders ('twap'). A tripwire finishes the run 'halted' and re-raises before
     any order; any other error finishes it 'failed' and re-raises, leaving every order already submitted in the blotter.
     """
-    _check_execution(execution, twap_slices)
+    check_execution(execution, twap_slices)
     run_id = blotter.start_run(strategy, asof, getattr(broker, 'name', type(broker).__name__))
     try:
         account, positions = broker.account(), broker.positions()
