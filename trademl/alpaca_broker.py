@@ -232,6 +232,11 @@ class AlpacaBroker(_AlpacaBrokerCore):
 
         check_request(request)
         cid = request.client_order_id
+        if request.time_in_force != 'day' and float(request.qty) != int(request.qty):
+            raise BrokerError(
+                f'order time_in_force: Alpaca takes a fractional qty ({request.qty!r}) only in a '
+                f'day order, got {request.time_in_force!r}'
+            )
         req = MarketOrderRequest(
             symbol=request.symbol,
             qty=float(request.qty),

@@ -191,6 +191,8 @@ class _OrderBook(_AccountBook):
             return _err(422, 40010001, f'asset "{sym}" not found')
         if b.get('time_in_force', 'day') not in TIME_IN_FORCE:
             return _err(422, 40010001, f'invalid time_in_force: {b.get("time_in_force")!r}')
+        if b.get('time_in_force', 'day') != 'day' and float(b['qty']) != int(float(b['qty'])):
+            return _err(422, 40010001, 'fractional orders must be DAY orders')
         ts, qty = _now(), float(b['qty'])
         o = _order_json(b, cid, sym, side, qty, ts)
         self.orders[o['id']] = o
