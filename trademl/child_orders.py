@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -47,7 +48,11 @@ def _check_slices(slices) -> None:
 
 
 def _whole_and_fraction(qty: float) -> tuple[int, float]:
-    if not (isinstance(qty, (int, float)) and math.isfinite(qty) and qty > 0):
+    if (
+        isinstance(qty, bool)
+        or not isinstance(qty, numbers.Real)
+        or not (math.isfinite(qty) and qty > 0)
+    ):
         raise ConfigError(f'parent qty: must be a finite number > 0, got {qty!r}')
     whole = math.floor(qty + 1e-9)
     return whole, round(max(qty - whole, 0.0), 6)
