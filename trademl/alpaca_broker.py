@@ -75,6 +75,7 @@ def _order_from(d: Mapping) -> Order:
         filled_avg_price=None if px in (None, '') else float(px),
         submitted_at=d.get('submitted_at'),
         type=str(d.get('type') or d.get('order_type') or 'market'),
+        time_in_force=str(d.get('time_in_force') or 'day'),
     )
 
 # %% ../nbs/07a_alpaca_broker.ipynb #b5928bf0
@@ -223,19 +224,24 @@ class AlpacaBroker(_AlpacaBrokerCore):
         }
 
     def submit(self, request: OrderRequest) -> Order:
-        """Submit a day market order; a reused client_order_id raises `DuplicateOrderError` (also
-        after a retry).
+        """Submit a market order, 'day' or 'opg' (market on open); a reused client_order_id raises
+        `DuplicateOrderError` (also after a retry).
         """
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
 
         check_request(request)
         cid = request.client_order_id
+        if request.time_in_force != 'day' and float(request.qty) != int(request.qty):
+            raise BrokerError(
+                f'order time_in_force: Alpaca takes a fractional qty ({request.qty!r}) only in a '
+                f'day order, got {request.time_in_force!r}'
+            )
         req = MarketOrderRequest(
             symbol=request.symbol,
             qty=float(request.qty),
             side=OrderSide(request.side),
-            time_in_force=TimeInForce.DAY,
+            time_in_force={'day': TimeInForce.DAY, 'opg': TimeInForce.OPG}[request.time_in_force],
             client_order_id=cid,
         )
         order = _order_from(self._call(f'submit {cid!r}', self._client.submit_order, req, cid=cid))

@@ -46,8 +46,8 @@ class Account:
     status: str = 'ACTIVE'
 
 # %% auto #0
-__all__ = ['log', 'OPEN_STATUSES', 'ORDER_QUERIES', 'KEY_VARS', 'DuplicateOrderError', 'Account', 'Position', 'OrderRequest',
-           'Order', 'Broker', 'check_request', 'SimBroker']
+__all__ = ['log', 'OPEN_STATUSES', 'ORDER_QUERIES', 'TIME_IN_FORCE', 'KEY_VARS', 'DuplicateOrderError', 'Account', 'Position',
+           'OrderRequest', 'Order', 'Broker', 'check_request', 'SimBroker']
 
 # %% ../nbs/07_broker.ipynb #b818654d
 @dataclass
@@ -69,7 +69,10 @@ class OrderRequest:
     side: str  # 'buy' | 'sell'
     client_order_id: str  # deterministic, <= 48 characters
     type: str = 'market'
-    time_in_force: str = 'day'
+    time_in_force: str = 'day'  # 'day' | 'opg' (market on open: the opening auction only)
+    parent_id: str | None = (
+        None  # a child order: the client_order_id of the parent it is a slice of
+    )
 
 
 @dataclass
@@ -86,6 +89,7 @@ class Order:
     filled_avg_price: float | None = None
     submitted_at: str | None = None  # ISO timestamp
     type: str = 'market'
+    time_in_force: str = 'day'
 
     @property
     def is_open(self) -> bool:
@@ -121,6 +125,7 @@ class Broker(Protocol):
 log = get_logger('trademl.broker')
 OPEN_STATUSES = ('new', 'accepted', 'partially_filled', 'pending_new')
 ORDER_QUERIES = ('open', 'closed', 'all')
+TIME_IN_FORCE = ('day', 'opg')  # a day order, or market on open
 KEY_VARS = ('APCA_API_KEY_ID', 'APCA_API_SECRET_KEY')
 _EPS = 1e-9
 
@@ -146,6 +151,14 @@ def check_request(req: OrderRequest) -> None:
         )
     if req.type != 'market':
         raise BrokerError(f"order type: only 'market' orders are supported, got {req.type!r}")
+    if req.time_in_force not in TIME_IN_FORCE:
+        raise BrokerError(
+            f'order time_in_force: must be one of {TIME_IN_FORCE}, got {req.time_in_force!r}'
+        )
+    if req.parent_id is not None and (not isinstance(req.parent_id, str) or not req.parent_id):
+        raise BrokerError(
+            f'order parent_id: must be None or a non-empty string, got {req.parent_id!r}'
+        )
 
 
 def _check_query(status: str) -> None:
@@ -195,6 +208,17 @@ def _price(bar: Mapping | None, key: str) -> float | None:
         return None
     return x if math.isfinite(x) and x > 0 else None
 
+
+def _day_price(bar: Mapping | None) -> float | None:
+    """The bar's typical traded price: (open + high + low + close) / 4, or (open + close) / 2 without
+    high and low; None without open or close.
+    """
+    o, c = _price(bar, 'open'), _price(bar, 'close')
+    if o is None or c is None:
+        return None
+    h, lo = _price(bar, 'high'), _price(bar, 'low')
+    return (o + h + lo + c) / 4 if h is not None and lo is not None else (o + c) / 2
+
 # %% ../nbs/07_broker.ipynb #ce5dc5b8
 def _as_date(date: Any) -> str:
     """An ISO date string ('YYYY-MM-DD') from a date, datetime, Timestamp or string."""
@@ -213,13 +237,26 @@ CREATE TABLE IF NOT EXISTS positions(symbol TEXT PRIMARY KEY, qty REAL NOT NULL,
 CREATE TABLE IF NOT EXISTS orders(id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL UNIQUE, symbol TEXT NOT NULL,
     qty REAL NOT NULL, side TEXT NOT NULL, status TEXT NOT NULL, filled_qty REAL NOT NULL DEFAULT 0,
     filled_avg_price REAL, submitted_at TEXT NOT NULL, filled_at TEXT, cost REAL NOT NULL DEFAULT 0,
-    after_bar TEXT NOT NULL DEFAULT '');
+    after_bar TEXT NOT NULL DEFAULT '', time_in_force TEXT NOT NULL DEFAULT 'day', parent_id TEXT);
 CREATE TABLE IF NOT EXISTS fills(order_id TEXT PRIMARY KEY REFERENCES orders(id), date TEXT NOT NULL,
     symbol TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL, cost REAL NOT NULL);
 """
-_ORDER_COLS = (
-    'id, client_order_id, symbol, qty, side, status, filled_qty, filled_avg_price, submitted_at'
+_ORDER_COLS = (  # in the order of Order's fields; the simulator has market orders only
+    'id, client_order_id, symbol, qty, side, status, filled_qty, filled_avg_price, submitted_at, '
+    "'market', time_in_force"
 )
+_ADDED_COLS = {  # columns newer than the first files
+    'time_in_force': "TEXT NOT NULL DEFAULT 'day'",
+    'parent_id': 'TEXT',
+}
+
+
+def _migrate(c: sqlite3.Connection) -> None:
+    """Add to the orders table of an older file the columns it lacks (their defaults fill old rows)."""
+    have = {r[1] for r in c.execute('PRAGMA table_info(orders)')}
+    for col, decl in _ADDED_COLS.items():
+        if col not in have:
+            c.execute(f'ALTER TABLE orders ADD COLUMN {col} {decl}')
 
 # %% ../nbs/07_broker.ipynb #3268ca56
 class _SimBrokerCore:
@@ -238,6 +275,7 @@ class _SimBrokerCore:
         with self._tx() as c:
             for stmt in filter(str.strip, _SCHEMA.split(';')):
                 c.execute(stmt)
+            _migrate(c)
             c.execute("INSERT OR IGNORE INTO meta VALUES ('cash', ?)", (repr(float(cash)),))
 
     @contextmanager
@@ -317,8 +355,8 @@ class _SimBrokerBook:
         return Order(*row) if row else None
 
     def submit(self, request: OrderRequest) -> Order:
-        """Accept a market order, to be filled at the open of the next bar; a reused client_order_id
-        raises.
+        """Accept a market order ('day' or 'opg'), to be filled at the open of the next bar; a reused
+        client_order_id raises.
         """
         check_request(request)
         cid = request.client_order_id
@@ -326,10 +364,19 @@ class _SimBrokerBook:
         try:
             with self._tx() as c:
                 c.execute(
-                    'INSERT INTO orders(id, client_order_id, symbol, qty, side, status, submitted_at, after_bar) '
-                    "VALUES (?, ?, ?, ?, ?, 'accepted', ?, COALESCE((SELECT value FROM meta WHERE key = "
-                    "'last_bar_date'), ''))",
-                    (oid, cid, request.symbol, float(request.qty), request.side, _now()),
+                    'INSERT INTO orders(id, client_order_id, symbol, qty, side, status, submitted_at, '
+                    "time_in_force, parent_id, after_bar) VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?, ?, "
+                    "COALESCE((SELECT value FROM meta WHERE key = 'last_bar_date'), ''))",
+                    (
+                        oid,
+                        cid,
+                        request.symbol,
+                        float(request.qty),
+                        request.side,
+                        _now(),
+                        request.time_in_force,
+                        request.parent_id,
+                    ),
                 )
         except sqlite3.IntegrityError:
             raise DuplicateOrderError(cid) from None
@@ -378,7 +425,9 @@ class SimBroker(_SimBrokerBook, _SimBrokerCore):
 
     def fill_pending(self, bars: Any, date: Any) -> list[Order]:
         """Fill open orders at the open of the bar of `date`, charge costs, mark positions to the
-        close.
+        close. An 'opg' order without an open that day expires; a 'day' order waits for a bar. Child
+        orders (with a `parent_id`) are slices spread over the session: they fill at the bar's
+        typical price (open + high + low + close) / 4 instead of the open.
         """
         day, rows, filled = _as_date(date), _bar_rows(bars), []
         with self._tx() as c:
@@ -387,13 +436,15 @@ class SimBroker(_SimBrokerBook, _SimBrokerCore):
                 raise BrokerError(f'fill_pending: date {day} is before the last bar date {last}')
             marks = ','.join('?' * len(OPEN_STATUSES))
             pending = c.execute(
-                f'SELECT id, symbol, qty, side FROM orders WHERE status IN ({marks}) '
+                f'SELECT id, symbol, qty, side, time_in_force, parent_id FROM orders WHERE status IN ({marks}) '
                 'AND after_bar < ? ORDER BY submitted_at, id',
                 (*OPEN_STATUSES, day),
             ).fetchall()
-            for oid, sym, qty, side in pending:
-                px = _price(rows.get(sym), 'open')
+            for oid, sym, qty, side, tif, parent in pending:
+                px = _day_price(rows.get(sym)) if parent else _price(rows.get(sym), 'open')
                 if px is None:
+                    if tif == 'opg':  # missed its opening auction: Alpaca cancels it
+                        c.execute("UPDATE orders SET status = 'expired' WHERE id = ?", (oid,))
                     continue
                 self._fill(c, oid, sym, qty if side == 'buy' else -qty, px, day)
                 filled.append(oid)

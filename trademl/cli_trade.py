@@ -102,11 +102,18 @@ def paper_rebalance_cmd(
     scores: Path | None = typer.Option(
         None, help='scores_<asof>.json of `trademl alpha score`: trade its target weights'
     ),
+    execution: str = typer.Option(
+        'day', help='day | opg (market on open) | twap (each order cut into --twap-slices)'
+    ),
+    twap_slices: int = typer.Option(4, help='child orders per order with --execution twap'),
     alpaca_url: str | None = typer.Option(None, hidden=True, help=ALPACA_HELP),
 ):
     """Rebalance a paper account to the strategy's target weights at the as-of date."""
     opts = parse_options(locals())
     from trademl.jobs import paper_rebalance_job
+    from trademl.live import check_execution
+
+    check_execution(execution, twap_slices)  # before any work
 
     say(quietly('paper', paper_rebalance_job, **opts).summary)
 

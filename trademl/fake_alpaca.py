@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 OPEN = ('new', 'accepted', 'partially_filled', 'pending_new')
+TIME_IN_FORCE = ('day', 'gtc', 'opg', 'cls', 'ioc', 'fok')  # what Alpaca accepts
 ACCOUNT_ID = '904837e3-3b76-47ec-b432-046db621571b'
 
 
@@ -27,7 +28,7 @@ def _err(status: int, code: int, message: str) -> tuple[int, dict]:
     return status, {'code': code, 'message': message}
 
 # %% auto #0
-__all__ = ['OPEN', 'ACCOUNT_ID', 'FakeAlpaca']
+__all__ = ['OPEN', 'TIME_IN_FORCE', 'ACCOUNT_ID', 'FakeAlpaca']
 
 # %% ../nbs/07a_fake_alpaca.ipynb #3521f86c
 class _Handler(BaseHTTPRequestHandler):
@@ -188,6 +189,10 @@ class _OrderBook(_AccountBook):
             return _err(422, 40010001, 'invalid order: side and qty > 0 are required')
         if sym not in self.prices:
             return _err(422, 40010001, f'asset "{sym}" not found')
+        if b.get('time_in_force', 'day') not in TIME_IN_FORCE:
+            return _err(422, 40010001, f'invalid time_in_force: {b.get("time_in_force")!r}')
+        if b.get('time_in_force', 'day') != 'day' and float(b['qty']) != int(float(b['qty'])):
+            return _err(422, 40010001, 'fractional orders must be DAY orders')
         ts, qty = _now(), float(b['qty'])
         o = _order_json(b, cid, sym, side, qty, ts)
         self.orders[o['id']] = o

@@ -34,6 +34,11 @@ from trademl.broker import (
     OrderRequest,
     Position,
 )
+from trademl.child_orders import (
+    MAX_SLICES,
+    child_order_id,
+    child_orders,
+)
 from trademl.core import (
     Config,
     ConfigError,
@@ -44,8 +49,8 @@ from trademl.core import (
 _EPS = 1e-12
 
 # %% auto #0
-__all__ = ['PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires', 'check_drift',
-           'check_accuracy', 'RebalanceResult', 'rebalance']
+__all__ = ['EXECUTIONS', 'PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires', 'check_drift',
+           'check_accuracy', 'RebalanceResult', 'check_execution', 'rebalance']
 
 # %% ../nbs/07b_live.ipynb #83ab52a8
 @dataclass
@@ -396,28 +401,25 @@ def _record_broker_order(blotter: Blotter, o: Order, message: str) -> None:
     )
 
 # %% ../nbs/07b_live.ipynb #f19c6acc
-def _place(blotter: Blotter, broker: Broker, run_id: str, row: dict) -> str:
-    """Submit one planned order unless it exists; return 'submitted' | 'reconciled' | 'error'."""
-    cid = row['client_order_id']
+def _place(blotter: Blotter, broker: Broker, run_id: str, req: OrderRequest) -> str:
+    """Submit one order unless it exists; return 'submitted' | 'reconciled' | 'error'."""
+    cid = req.client_order_id
     found = _known(blotter, broker, cid)
     if found is not None:
         if isinstance(found, Order):
             _record_broker_order(blotter, found, 'found at broker, not resubmitted')
         return 'reconciled'
-    qty = abs(row['delta_qty'])
     blotter.record_order(
         cid,
         run_id=run_id,
-        symbol=row['symbol'],
-        side=row['side'],
-        qty=qty,
+        symbol=req.symbol,
+        side=req.side,
+        qty=req.qty,
         status=PENDING,
         message='about to submit',
     )
     try:
-        o = broker.submit(
-            OrderRequest(symbol=row['symbol'], qty=qty, side=row['side'], client_order_id=cid)
-        )
+        o = broker.submit(req)
     except DuplicateOrderError:
         o = broker.order_by_client_id(cid)
         if o is None:
@@ -433,7 +435,91 @@ def _place(blotter: Blotter, broker: Broker, run_id: str, row: dict) -> str:
     _record_broker_order(blotter, o, 'submitted')
     return 'submitted'
 
+# %% ../nbs/07b_live.ipynb #72eea5119410473aa328ad9291626812
+EXECUTIONS = ('day', 'opg', 'twap')
+
+
+def check_execution(execution: str, twap_slices: int = 4) -> None:
+    """Raise `ConfigError` unless `execution` is one of `EXECUTIONS` (and `twap_slices` fits for 'twap')."""
+    if execution not in EXECUTIONS:
+        raise ConfigError(f'execution: must be one of {EXECUTIONS}, got {execution!r}')
+    if execution == 'twap' and not (
+        isinstance(twap_slices, int)
+        and not isinstance(twap_slices, bool)
+        and 1 <= twap_slices <= MAX_SLICES
+    ):
+        raise ConfigError(
+            f'twap_slices: must be an int from 1 to {MAX_SLICES}, got {twap_slices!r}'
+        )
+
+
+def _recorded_children(blotter: Blotter, parent_id: str) -> list[OrderRequest]:
+    """The children of `parent_id` as a run recorded them (empty when it was never cut)."""
+    out = []
+    while (r := blotter.get_order(child_order_id(parent_id, len(out)))) is not None:
+        out.append(
+            OrderRequest(
+                r['symbol'], float(r['qty']), r['side'], r['client_order_id'], parent_id=parent_id
+            )
+        )
+    return out
+
+
+def _place_children(
+    blotter: Blotter, broker: Broker, run_id: str, parent: OrderRequest, slices: int
+) -> list[tuple[str, str]]:
+    """(client_order_id, outcome) of each child of `parent`: the recorded split, else a new one
+    recorded as pending before any child is sent; a parent the broker has whole is not cut.
+    """
+    kids = _recorded_children(blotter, parent.client_order_id)
+    if not kids:
+        if _known(blotter, broker, parent.client_order_id) is not None:
+            return [(parent.client_order_id, _place(blotter, broker, run_id, parent))]
+        kids = child_orders(parent, slices)
+        for k in kids:
+            blotter.record_order(
+                k.client_order_id,
+                run_id=run_id,
+                symbol=k.symbol,
+                side=k.side,
+                qty=k.qty,
+                status=PENDING,
+                message=f'child {k.client_order_id[-3:]} of {parent.client_order_id}, planned',
+            )
+    return [(k.client_order_id, _place(blotter, broker, run_id, k)) for k in kids]
+
 # %% ../nbs/07b_live.ipynb #2f98eee9
+def _submit_plan(
+    blotter: Blotter, broker: Broker, run_id: str, todo: pd.DataFrame, execution: str, slices: int
+) -> list[tuple[str, str]]:
+    """(client_order_id, outcome) of every order sent or found for the planned rows, sells first."""
+    done = []
+    for row in todo.to_dict('records'):
+        parent = OrderRequest(
+            symbol=row['symbol'],
+            qty=abs(row['delta_qty']),
+            side=row['side'],
+            client_order_id=row['client_order_id'],
+            time_in_force='opg' if execution == 'opg' else 'day',
+        )
+        if execution == 'twap' or _recorded_children(blotter, parent.client_order_id):
+            done += _place_children(blotter, broker, run_id, parent, slices)
+        else:
+            done.append((parent.client_order_id, _place(blotter, broker, run_id, parent)))
+    return done
+
+
+def _todo(plan: pd.DataFrame, blotter: Blotter) -> pd.DataFrame:
+    """The rows to send: those planned 'submit', and those already cut in slices by an earlier run."""
+    cut = plan.client_order_id.map(lambda c: blotter.get_order(child_order_id(c, 0)) is not None)
+    todo = plan[(plan.action == 'submit') | cut]
+    return (
+        todo.assign(_o=todo.side.map({'sell': 0, 'buy': 1}))
+        .sort_values(['_o', 'symbol'])
+        .drop(columns='_o')
+    )
+
+
 def rebalance(
     *,
     broker: Broker,
@@ -445,13 +531,17 @@ def rebalance(
     cfg: PlannerConfig,
     panel: pd.DataFrame,
     model_paths: Sequence = (),
+    execution: str = 'day',
+    twap_slices: int = 4,
 ) -> RebalanceResult:
     """Move the broker's book to `targets`: snapshot, tripwires, plan, submit (sells first), reconcile.
 
     Idempotent per (strategy, as-of day): every order's client_order_id is deterministic, and one that the blotter or
-    the broker already knows is never resubmitted. A tripwire finishes the run 'halted' and re-raises before any order;
-    any other error finishes it 'failed' and re-raises, leaving every order already submitted in the blotter.
+    the broker already knows is never resubmitted. `execution` sends each order as a day market order ('day'), market
+    on open ('opg') or `twap_slices` child orders ('twap'). A tripwire finishes the run 'halted' and re-raises before
+    any order; any other error finishes it 'failed' and re-raises, leaving every order already submitted in the blotter.
     """
+    check_execution(execution, twap_slices)
     run_id = blotter.start_run(strategy, asof, getattr(broker, 'name', type(broker).__name__))
     try:
         account, positions = broker.account(), broker.positions()
@@ -472,27 +562,22 @@ def rebalance(
             cfg=cfg,
         )
         plan = plan_orders(targets, positions, prices, account.equity, cfg, strategy, asof)
-        todo = plan[plan.action == 'submit']
-        todo = (
-            todo.assign(_o=todo.side.map({'sell': 0, 'buy': 1}))
-            .sort_values(['_o', 'symbol'])
-            .drop(columns='_o')
-        )
+        todo = _todo(plan, blotter)
         res = RebalanceResult(
-            run_id, plan, skipped=list(plan.client_order_id[plan.action != 'submit'])
+            run_id,
+            plan,
+            skipped=list(plan.client_order_id[~plan.client_order_id.isin(todo.client_order_id)]),
         )
-        errors = []
-        for row in todo.to_dict('records'):
-            outcome = _place(blotter, broker, run_id, row)
-            {'submitted': res.submitted, 'reconciled': res.reconciled, 'error': errors}[
-                outcome
-            ].append(row['client_order_id'])
+        done = _submit_plan(blotter, broker, run_id, todo, execution, twap_slices)
+        errors = [c for c, outcome in done if outcome == 'error']
+        res.submitted = [c for c, outcome in done if outcome == 'submitted']
+        res.reconciled = [c for c, outcome in done if outcome == 'reconciled']
         ids = list(
-            dict.fromkeys([*todo.client_order_id, *blotter.open_order_ids()])
+            dict.fromkeys([*(c for c, _ in done), *blotter.open_order_ids()])
         )  # this plan + anything still open
         rec = reconcile(blotter, broker, client_order_ids=ids)
         res.report = (
-            f'run {run_id} ({strategy}, {_day(asof):%Y-%m-%d}): submitted {len(res.submitted)}, '
+            f'run {run_id} ({strategy}, {_day(asof):%Y-%m-%d}, {execution}): submitted {len(res.submitted)}, '
             f'reconciled {len(res.reconciled)}, skipped {len(res.skipped)}, errors {len(errors)}\n'
             + reconcile_report(rec)
         )

@@ -26,6 +26,7 @@ from trademl.live import (
     Blotter,
     PlannerConfig,
     RebalanceResult,
+    check_execution,
     rebalance,
     reconcile,
     reconcile_report,
@@ -86,7 +87,7 @@ def open_broker(
 # %% ../nbs/07c_paper_trade.ipynb #e378967f
 def advance_sim(broker: SimBroker, panel: pd.DataFrame, asof) -> int:
     """Feed the simulated broker every bar after its last one up to `asof`: pending orders fill at
-    the next open. Returns the fills.
+    the next open (child orders at the day's typical price). Returns the fills.
     """
     asof = pd.Timestamp(asof)
     last = (
@@ -100,7 +101,8 @@ def advance_sim(broker: SimBroker, panel: pd.DataFrame, asof) -> int:
     days = sorted(d for d in panel['date'].unique() if last < d <= asof)
     filled = 0
     for d in days:
-        bars = panel.loc[panel['date'] == d].set_index('symbol')[['open', 'close', 'volume']]
+        cols = [c for c in ('open', 'high', 'low', 'close', 'volume') if c in panel.columns]
+        bars = panel.loc[panel['date'] == d].set_index('symbol')[cols]
         filled += len(broker.fill_pending(bars, d))
     return filled
 
@@ -141,11 +143,15 @@ def paper_rebalance(
     folder=None,
     targets: pd.Series | None = None,
     panel: pd.DataFrame | None = None,
+    execution: str = 'day',
+    twap_slices: int = 4,
 ) -> PaperResult:
     """Rebalance a paper account to the strategy's targets at `asof` (from the daily report, or
-    `targets` given).
+    `targets` given), sending day, market-on-open ('opg') or TWAP child orders (`execution`).
     """
     from trademl.report import daily_report, report_data
+
+    check_execution(execution, twap_slices)
 
     cfg = (
         config
@@ -175,6 +181,8 @@ def paper_rebalance(
         cfg=cfg.planner,
         panel=data,
         model_paths=model_paths,
+        execution=execution,
+        twap_slices=twap_slices,
     )
     return PaperResult(
         asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled
