@@ -46,7 +46,10 @@ def controls(tmp_path_factory):
     return {'signal': control_dataset(d, 0.5, 'signal'), 'noise': control_dataset(d, 0.0, 'noise')}
 
 
-@pytest.mark.parametrize('model, epochs', [('timeformer', 8), ('tft', 4)])
+@pytest.mark.parametrize(
+    'model, epochs',
+    [('timeformer', 8), ('tft', 4), ('patchtst', 6), ('bilstm_kan', 6), ('hybrid', 6)],
+)
 def test_positive_and_negative_controls(controls, model, epochs, tmp_path):
     acc = {}
     for kind, ds in controls.items():

@@ -28,6 +28,10 @@ models
     02_timeformer -> trademl.models.timeformer;
     02a_layers -> trademl.models.layers;
     02g_losses -> trademl.models.losses;
+    02h_patchtst -> trademl.models.patchtst;
+    02i_bilstm_kan -> trademl.models.bilstm_kan;
+    02j_hybrid -> trademl.models.hybrid;
+    02k_zoo -> trademl.models.zoo;
     02b_train -> trademl.train;
     02c_inference -> trademl.inference;
     03_tft -> trademl.models.tft;
@@ -64,6 +68,7 @@ execution
     07a_fake_alpaca -> trademl.fake_alpaca;
     07b_live -> trademl.live;
     07ba_blotter -> trademl.blotter;
+    07bb_child_orders -> trademl.child_orders;
     07c_paper_trade -> trademl.paper;
     12_execution -> trademl.execution
 interfaces

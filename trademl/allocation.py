@@ -143,6 +143,9 @@ class AllocationConfig(Config):
     leverage: float = 1.0  # largest gross; above 1 only when configured
     history: int = 130  # sessions replayed at an as-of date (≥ combiner_window + 2)
     allow_fallback: bool = True
+    neural: bool = (
+        False  # train the model zoo where a strategy names it (else its built-in fallback)
+    )
     vix: str = '^VIX'
     equity: list[str] = field(default_factory=lambda: list(EQUITY))
 
@@ -472,6 +475,10 @@ def write_allocation(allocation: Allocation, path) -> str:
 def allocate(panel: pd.DataFrame, cfg: AllocationConfig | None = None, asof=None) -> Allocation:
     """All strategies' signals and the book's targets (with cash) at `asof` (default: the last date), from data ≤ `asof` only."""
     cfg = AllocationConfig.from_any(cfg)
+    if cfg.neural:
+        from trademl.models.zoo import register_zoo_models
+
+        register_zoo_models()
     if asof is not None:
         panel = panel[panel['date'] <= pd.Timestamp(asof)]
     dates = pd.DatetimeIndex(np.sort(panel['date'].unique()))

@@ -258,7 +258,7 @@ def dataset_build(
 # %% ../nbs/08_cli.ipynb #a5c4d0fb
 @app.command()
 def train(
-    model: str = typer.Argument(..., help='timeformer | tft'),
+    model: str = typer.Argument(..., help='timeformer | tft | patchtst | bilstm_kan | hybrid'),
     dataset: str = typer.Option('sample', help='dataset folder or name under data/datasets'),
     preset: str = typer.Option('small', help='small (CPU) | default (the full sizes, for a GPU)'),
     epochs: int = 30,

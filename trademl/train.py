@@ -52,7 +52,13 @@ __all__ = ['torch', 'pl', 'log', 'MODELS', 'ARTIFACT_FILES', 'ModelSpec', 'model
            'artifact_info', 'log_to_mlflow', 'train_model']
 
 # %% ../nbs/02b_train.ipynb #4060b1f9
-MODELS = {'timeformer': 'trademl.models.timeformer', 'tft': 'trademl.models.tft'}
+MODELS = {
+    'timeformer': 'trademl.models.timeformer',
+    'tft': 'trademl.models.tft',
+    'patchtst': 'trademl.models.patchtst',
+    'bilstm_kan': 'trademl.models.bilstm_kan',
+    'hybrid': 'trademl.models.hybrid',
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class ModelSpec:
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The registered model `name` ('timeformer' or 'tft')."""
+    """The registered model `name` (one of `MODELS`)."""
     if name not in MODELS:
         raise ConfigError(f'unknown model {name!r}; available models: {", ".join(MODELS)}')
     m = importlib.import_module(MODELS[name])
@@ -88,7 +94,7 @@ def build_model(name: str, config: dict | str = 'small'):
 class TrainConfig(Config):
     """How a model is trained: AdamW, OneCycle, clipping and early stopping with the design's defaults."""
 
-    model: str = 'timeformer'  # timeformer | tft
+    model: str = 'timeformer'  # timeformer | tft | patchtst | bilstm_kan | hybrid
     preset: str = 'small'  # small (CPU, tests) | default (the design's sizes)
     epochs: int = 30
     batch_size: int = 256

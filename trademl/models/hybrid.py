@@ -18,8 +18,8 @@ from .layers import InputSizes, RevIN, check_inputs  # noqa: E402
 from .losses import regression_loss  # noqa: E402
 
 # %% auto #0
-__all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'HybridConfig', 'log_realised_vol', 'VolGate', 'HybridLSTMTransformer',
-           'hybrid_loss']
+__all__ = ['torch', 'MODEL_CLASS', 'CONFIG_CLASS', 'loss', 'SIGNAL_OVERRIDES', 'HybridConfig', 'log_realised_vol', 'VolGate',
+           'HybridLSTMTransformer', 'hybrid_loss']
 
 # %% ../../nbs/02j_hybrid.ipynb #ec1e6fc6
 @dataclass
@@ -197,3 +197,7 @@ MODEL_CLASS, CONFIG_CLASS, loss = (
     HybridConfig,
     hybrid_loss,
 )  # the interface trademl.train uses
+SIGNAL_OVERRIDES = {
+    'vol_channel': 0,
+    'vol_input': 'returns',
+}  # as a signal model: the allocation's windows hold log returns in channel 0

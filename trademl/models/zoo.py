@@ -96,6 +96,7 @@ class NeuralSignalModel:
         cls = self.module.CONFIG_CLASS
         sizes = {'lookback': lookback, 'price_dim': channels, 'kronos_dim': 1, 'context_dim': 1}
         sizes['horizons'] = 1
+        sizes.update(getattr(self.module, 'SIGNAL_OVERRIDES', {}))  # e.g. what the channels hold
         self.config = cls.from_dict(config) if config else cls.preset(self.preset, **sizes)
         self.net = self.module.MODEL_CLASS(self.config)
 
