@@ -97,6 +97,10 @@ class NeuralSignalModel:
         sizes = {'lookback': lookback, 'price_dim': channels, 'kronos_dim': 1, 'context_dim': 1}
         sizes['horizons'] = 1
         sizes.update(getattr(self.module, 'SIGNAL_OVERRIDES', {}))  # e.g. what the channels hold
+        fields, preset = cls.__dataclass_fields__, cls.PRESETS[self.preset]
+        for k in ('long_window', 'short_window'):  # no inner window longer than the input's
+            if k in fields:
+                sizes[k] = min(int(preset.get(k, fields[k].default)), lookback)
         self.config = cls.from_dict(config) if config else cls.preset(self.preset, **sizes)
         self.net = self.module.MODEL_CLASS(self.config)
 
