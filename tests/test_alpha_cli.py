@@ -55,7 +55,9 @@ def test_validate_writes_the_report_and_logs_the_trials(validated):
     oof = pd.read_parquet(folder / 'oof_alpha.parquet')
     assert {'date', 'symbol', 'score'} <= set(oof.columns) and oof['symbol'].nunique() == 20
     facts = json.loads((folder / 'report.json').read_text())['facts']
-    assert facts['tuning_trials'] == 2 and facts['n_trials'] == 1 + 3 + 2  # seed, baselines, trials
+    assert (
+        facts['tuning_trials'] == 2 and facts['n_trials'] == 1 + 2
+    )  # the seed and the tuning trials
     assert '6 configurations tried (2 tuning trials)' in r.stdout
     assert 'survivorship' in r.stdout  # no membership was given
     import mlflow
@@ -63,7 +65,7 @@ def test_validate_writes_the_report_and_logs_the_trials(validated):
     client = mlflow.tracking.MlflowClient(f'sqlite:///{folder.parents[1] / "mlflow.db"}')
     exp = client.get_experiment_by_name('trademl-alpha')
     run = client.search_runs([exp.experiment_id])[0]
-    assert run.data.metrics['n_trials'] == 6 and run.data.params['tuning_trials'] == '2'
+    assert run.data.metrics['n_trials'] == 3 and run.data.params['tuning_trials'] == '2'
     arts = {a.path for a in client.list_artifacts(run.info.run_id, 'report')}
     assert 'report/report.html' in arts and 'report/run.json' in arts
 
@@ -81,7 +83,7 @@ def test_train_registers_and_score_writes_json_and_markdown(validated, project):
         p.name for p in model.iterdir()
     }
     info = json.loads((model / 'alpha_model.json').read_text())
-    assert info['trained']['last_date'] <= '2001-03-30' and info['metrics']['n_trials'] == 6
+    assert info['trained']['last_date'] <= '2001-03-30' and info['metrics']['n_trials'] == 3
     import mlflow
 
     client = mlflow.tracking.MlflowClient(f'sqlite:///{project / "artifacts" / "mlflow.db"}')

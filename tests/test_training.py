@@ -48,7 +48,7 @@ def controls(tmp_path_factory):
 
 @pytest.mark.parametrize(
     'model, epochs',
-    [('timeformer', 8), ('tft', 4), ('patchtst', 6), ('bilstm_kan', 6), ('hybrid', 6)],
+    [('timeformer', 8), ('tft', 4), ('bilstm_kan', 6), ('hybrid', 6)],  # PatchTST: in its notebook
 )
 def test_positive_and_negative_controls(controls, model, epochs, tmp_path):
     acc = {}

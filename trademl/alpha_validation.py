@@ -376,8 +376,12 @@ def validate_alpha(
             )
             rows[name] = f | _sharpe_row([r.to_frame()]) | {'turnover': t}
     m = pd.DataFrame(means).dropna()
-    n_trials = len(cfg.seeds) + (len(GROUPS) if cfg.ablation else 0) + (3 if cfg.baselines else 0)
-    dsr = deflate(m, m.shape[1] + extra)
+    own = list(runs)  # the alpha core's configurations: the model and its ablations
+    n_trials = len(cfg.seeds) + (len(GROUPS) if cfg.ablation else 0)
+    dsr = deflate(m[own], len(own) + extra)  # deflated among the configurations tried ...
+    dsr |= {
+        c: deflate(m[[c]])[c] for c in m.columns if c not in own
+    }  # ... a baseline is one fixed rule
     pres = pbo(m.to_numpy(), n_partitions=min(16, (len(m) // 2) * 2)) if m.shape[1] > 1 else None
     table = pd.DataFrame(rows).T
     table['dsr'] = pd.Series(dsr)

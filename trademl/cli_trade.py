@@ -135,8 +135,9 @@ def paper_status_cmd(
 def demo(
     out_dir: Path | None = typer.Option(None, '--out', help='output folder (artifacts/demo)'),
     epochs: int = typer.Option(5, help='training epochs of the small models'),
+    alpha: bool = typer.Option(True, help='end with the alpha core on an offline stock universe'),
 ):
     """Run the main job on the offline sample and write its outputs under artifacts/demo."""
     from trademl.demo import run_demo
 
-    quietly('demo', run_demo, out_dir, epochs, say)
+    quietly('demo', run_demo, out_dir, epochs, say, alpha)

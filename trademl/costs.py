@@ -15,7 +15,9 @@ from trademl.core import (
     Config,
     ConfigError,
 )
-from .execution import schedule_cost_fraction
+from trademl.execution import (
+    schedule_cost_fraction,
+)
 
 # %% auto #0
 __all__ = ['per_symbol', 'CostModel', 'causal_liquidity']

@@ -21,8 +21,9 @@ from trademl.core import (
 )
 
 # %% auto #0
-__all__ = ['markdown_table', 'data_report', 'describe_sample', 'train_sample_models', 'validate_sample', 'write_demo_configs',
-           'trade_sample', 'run_demo']
+__all__ = ['ALPHA_UNIVERSE', 'markdown_table', 'data_report', 'describe_sample', 'train_sample_models', 'validate_sample',
+           'write_demo_configs', 'trade_sample', 'alpha_sample', 'alpha_demo_config', 'alpha_headline', 'alpha_step',
+           'run_demo']
 
 # %% ../nbs/08c_demo.ipynb #7ecac220
 def markdown_table(df: pd.DataFrame) -> str:
@@ -159,8 +160,65 @@ def trade_sample(models: list[Path], asof: str, folder: Path, configs: tuple, sa
     say(paper.summary)
     return bt, rep, paper
 
+# %% ../nbs/08c_demo.ipynb #acae54e37e7d407bbb7b55eff062a284
+ALPHA_UNIVERSE = {
+    'n_symbols': 60,
+    'n_days': 600,
+    'seed': 0,
+    'signal': 0.1,
+}  # the demo's offline stock universe (synthetic, planted momentum)
+
+
+def alpha_sample() -> pd.DataFrame:
+    """The demo's offline stock universe: `ALPHA_UNIVERSE` from the synthetic provider."""
+    return tdata.make_synthetic_panel(**ALPHA_UNIVERSE)
+
+
+def alpha_demo_config():
+    """A quick alpha validation: CPCV N = 4, k = 2, one seed, 100 trees, no ablation or importance."""
+    from trademl.alpha_validation import AlphaValidationConfig
+
+    return AlphaValidationConfig(
+        n_groups=4,
+        n_test_groups=2,
+        seeds=[0],
+        n_estimators=100,
+        ablation=False,
+        importance_splits=0,
+    )
+
+
+def alpha_headline(table: pd.DataFrame) -> list[str]:
+    """One line per method: rank IC, net Sharpe (mean ± std over paths), turnover, DSR."""
+    lines = []
+    for name, r in table.iterrows():
+        ic = 'n/a' if pd.isna(r['rank_ic']) else f'{r["rank_ic"]:+.4f}'
+        lines.append(
+            f'  {name:14s} rank IC {ic:>7s}  net Sharpe {r["net_sharpe_mean"]:+.2f} ± '
+            f'{r["net_sharpe_std"]:.2f}  turnover {r["turnover"]:.3f}  DSR {r["dsr"]:.3f}'
+        )
+    return lines
+
+
+def alpha_step(folder: Path, say=print):
+    """Validate the alpha core after costs on the demo's universe; write its research report."""
+    from trademl.alpha_validation import validate_alpha, write_alpha_report
+
+    u = ALPHA_UNIVERSE
+    say(
+        f'alpha core on an offline universe of {u["n_symbols"]} synthetic stocks x {u["n_days"]} '
+        'sessions (planted momentum), CPCV after costs:'
+    )
+    res = validate_alpha(alpha_sample(), alpha_demo_config())
+    for line in alpha_headline(res.table):
+        say(line)
+    say(f'  PBO {res.pbo.pbo:.3f} over the model and the three baselines')
+    out = write_alpha_report(res, Path(folder) / 'alpha')
+    say(f'wrote {out}')
+    return res
+
 # %% ../nbs/08c_demo.ipynb #a30e51fc
-def run_demo(out_dir=None, epochs: int = 5, say=print) -> Path:
+def run_demo(out_dir=None, epochs: int = 5, say=print, alpha: bool = True) -> Path:
     """The demo on the offline sample: data report, dataset, models, validation, trading. Its
     folder.
     """
@@ -175,5 +233,7 @@ def run_demo(out_dir=None, epochs: int = 5, say=print) -> Path:
     validate_sample(dataset.result, epochs, say)
     configs = write_demo_configs(folder)
     trade_sample(models, f'{panel["date"].max():%Y-%m-%d}', folder, configs, say)
+    if alpha:
+        alpha_step(folder, say)
     say(f'demo finished in {time.time() - t0:.1f} s')
     return folder

@@ -17,7 +17,10 @@ from trademl.core import (
 from trademl.metrics import (
     rolling_sharpe,
 )
-from .sizing import kelly_from_moments, kelly_from_probability
+from trademl.sizing import (
+    kelly_from_moments,
+    kelly_from_probability,
+)
 
 DIRECTION = {'LONG': 1.0, 'SHORT': -1.0, 'FLAT': 0.0}
 _EPS = 1e-12

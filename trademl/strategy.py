@@ -36,7 +36,6 @@ from trademl.portfolio import (
     signal_scores,
     vol_forecast,
     vol_target_scale,
-    weights_panel,
 )
 
 log = get_logger('trademl.strategy')

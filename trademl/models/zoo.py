@@ -79,6 +79,7 @@ class NeuralSignalModel:
         preset: str = 'small',
         head: str = 'regression',
         horizon: int = 1,
+        model_options: dict | None = None,
         **fit_options,
     ):
         self.module = zoo_module(name)
@@ -90,6 +91,9 @@ class NeuralSignalModel:
             )
         self.name, self.preset, self.head, self.horizon = name, preset, head, int(horizon)
         self.fit_config = ZooFitConfig.from_dict(fit_options)
+        self.model_options = dict(
+            model_options or {}
+        )  # overrides of the preset, e.g. use_kan=False
         self.net, self.config, self.ret_scale, self.x_mean, self.x_std = None, None, 1.0, None, None
 
     def _build(self, lookback: int, channels: int, config: dict | None = None):
@@ -101,6 +105,7 @@ class NeuralSignalModel:
         for k in ('long_window', 'short_window'):  # no inner window longer than the input's
             if k in fields:
                 sizes[k] = min(int(preset.get(k, fields[k].default)), lookback)
+        sizes.update(self.model_options)
         self.config = cls.from_dict(config) if config else cls.preset(self.preset, **sizes)
         self.net = self.module.MODEL_CLASS(self.config)
 
