@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from trademl.allocation import AllocationConfig, allocate, default_strategies
-from trademl.allocation_validation import validate_allocation
+from trademl.allocation_validation import allocation_markdown, validate_allocation
 from trademl.data import load_panel
 
 ap = argparse.ArgumentParser()
@@ -50,6 +50,6 @@ if a.validate:
         f'walk-forward validation from {tab.attrs["start"]} to {tab.attrs["end"]} in {time.perf_counter() - t0:.0f} s; '
         f'PBO {tab.attrs["pbo"]:.2f} over {tab.attrs["n_trials"]} configurations'
     )
-    print(tab.round(3).to_string())
+    print(allocation_markdown(tab))
     if a.out:
         tab.to_csv(a.out)

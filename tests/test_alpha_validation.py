@@ -54,6 +54,9 @@ def test_purged_training_and_planted_signal(panel, monkeypatch):
     assert {'momentum_12_1', 'reversal_5', 'equal_weight'} <= set(t.index)
     assert res.facts['n_trials'] == 1  # one seed; baselines are fixed rules, not trials
     assert list(res.importance.columns) == ['gain', 'permutation']
+    dm = res.dm.set_index('against')
+    assert set(dm.index) == {'momentum_12_1', 'reversal_5', 'equal_weight'}
+    assert dm.loc['reversal_5', 'statistic'] < 0 and dm['p_value'].between(0, 1).all()
     shuffled = validate_alpha(panel, CFG | {'shuffle_labels': True, 'importance_splits': 0})
     assert abs(shuffled.table.loc['alpha', 'rank_ic']) < 0.3 * t.loc['alpha', 'rank_ic']
 
@@ -74,6 +77,7 @@ def test_report_files(panel, tmp_path):
     assert {'report.html', 'report.json', 'report.md', 'oof_alpha.parquet'} <= names
     doc = json.loads((out / 'report.json').read_text())
     assert doc['facts']['n_trials'] == 1 and 'alpha' in doc['table']
+    assert doc['dm'] == []  # nothing to compare the alpha core with
     oof = pd.read_parquet(out / 'oof_alpha.parquet')
     assert list(oof.columns[:3]) == ['date', 'symbol', 'score'] and oof['score'].notna().all()
     html = (out / 'report.html').read_text()

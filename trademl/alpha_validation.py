@@ -18,6 +18,7 @@ from .alpha import AlphaConfig, AlphaModel
 from .alpha_features import alpha_features, cross_sectional
 from .alpha_labels import LabelConfig, make_labels
 from .backtest import run_backtest
+from .comparison import dm_table
 from .core import Config, ConfigError
 from .costs import CostModel
 from .factor_report import factor_report, ic_series, ic_summary, quantile_returns
@@ -26,9 +27,9 @@ from .portfolio import PortfolioConfig, weights_panel
 from .validation import CombinatorialPurgedCV, deflated_sharpe_ratio, pbo
 
 # %% auto #0
-__all__ = ['GROUPS', 'AlphaValidationConfig', 'prepare', 'cpcv_scores', 'book_returns', 'path_returns', 'baseline_scores',
-           'equal_weight_returns', 'deflate', 'AlphaValidationResult', 'validate_alpha', 'math_comb', 'report_figures',
-           'write_alpha_report']
+__all__ = ['GROUPS', 'DM_NOTE', 'AlphaValidationConfig', 'prepare', 'cpcv_scores', 'book_returns', 'path_returns',
+           'baseline_scores', 'equal_weight_returns', 'deflate', 'AlphaValidationResult', 'validate_alpha', 'math_comb',
+           'report_figures', 'write_alpha_report']
 
 # %% ../nbs/10f_alpha_validation.ipynb #28b91949
 GROUPS = {
@@ -72,12 +73,17 @@ class AlphaValidationConfig(Config):
     importance_splits: int = 2  # splits on which permutation importance is measured (0 = none)
     shuffle_labels: bool = False  # the control: labels permuted within each date
     red: str = 'refuse'  # RED symbols: 'refuse' (raise naming them), 'drop' or 'keep'
+    dm_horizon: int = 1  # Diebold–Mariano h: Newey–West lags h − 1 and the small-sample correction
 
     def check(self) -> None:
         """CPCV shape, horizons, seeds, book caps and the RED rule."""
         if self.n_groups < 3 or not 1 <= self.n_test_groups < self.n_groups:
             raise ConfigError(
                 'AlphaValidationConfig: need n_groups >= 3 and 1 <= n_test_groups < n_groups'
+            )
+        if not isinstance(self.dm_horizon, int) or self.dm_horizon < 1:
+            raise ConfigError(
+                f'AlphaValidationConfig.dm_horizon must be an integer >= 1, got {self.dm_horizon!r}'
             )
         if self.horizon < 1 or self.embargo < 0:
             raise ConfigError('AlphaValidationConfig: horizon must be >= 1 and embargo >= 0')
@@ -295,6 +301,18 @@ def deflate(mean_returns: pd.DataFrame, n_trials: int | None = None) -> dict:
     return out
 
 # %% ../nbs/10f_alpha_validation.ipynb #293f0c02
+DM_NOTE = (
+    'Two-sided Diebold–Mariano tests on the daily net returns after costs (the loss of a day is '
+    'the negative net return of the book): the alpha core (its mean over CPCV paths and seeds) '
+    'against each other method, Newey–West lags h − 1 and the Harvey–Leybourne–Newbold '
+    'correction; a negative statistic means the alpha core earned more.'
+)
+
+
+def _dm_markdown(dm: pd.DataFrame) -> str:
+    return dm.to_markdown(index=False, floatfmt='.4g')
+
+
 @dataclass
 class AlphaValidationResult:
     """Table (method × metric), out-of-fold scores, path returns, importance and the run's facts."""
@@ -306,11 +324,14 @@ class AlphaValidationResult:
     facts: dict
     pbo_result: object = None
     factor: object = None  # the FactorReport of the alpha core's out-of-fold scores
+    dm: pd.DataFrame | None = None  # Diebold–Mariano tests of the alpha core against the others
 
     def to_markdown(self) -> str:
         """The table and the facts as markdown."""
         lines = ['# Alpha validation after costs', '', self.table.round(4).to_markdown(), '']
         lines += [f'- {k}: {v}' for k, v in self.facts.items()]
+        if self.dm is not None and len(self.dm):
+            lines += ['', '## Diebold–Mariano', '', DM_NOTE, '', _dm_markdown(self.dm)]
         return '\n'.join(lines) + '\n'
 
     def to_json(self) -> str:
@@ -320,6 +341,7 @@ class AlphaValidationResult:
             'table': t.to_dict(orient='index'),
             'facts': self.facts,
             'importance': self.importance.to_dict(orient='index'),
+            'dm': [] if self.dm is None else self.dm.to_dict(orient='records'),
         }
         return json.dumps(doc, indent=1, default=str)
 
@@ -376,6 +398,7 @@ def validate_alpha(
             )
             rows[name] = f | _sharpe_row([r.to_frame()]) | {'turnover': t}
     m = pd.DataFrame(means).dropna()
+    dm = dm_table(m, [('alpha', c) for c in m.columns if c != 'alpha'], cfg.dm_horizon)
     own = list(runs)  # the alpha core's configurations: the model and its ablations
     n_trials = len(cfg.seeds) + (len(GROUPS) if cfg.ablation else 0)
     dsr = deflate(m[own], len(own) + extra)  # deflated among the configurations tried ...
@@ -403,11 +426,12 @@ def validate_alpha(
         'shuffled_labels': cfg.shuffle_labels,
         'survivorship': health.survivorship_note(None),
         'config': asdict(cfg),
+        'dm': f'loss = -daily net return, two-sided, h = {cfg.dm_horizon}',
     }
     alpha_score = oofs[0].groupby(['date', 'symbol'])['score'].mean()
     factor = factor_report(alpha_score, data['panel'], cfg.horizon, q=10)
     return AlphaValidationResult(
-        table, pd.concat(oofs, ignore_index=True), paths, imp, facts, pres, factor
+        table, pd.concat(oofs, ignore_index=True), paths, imp, facts, pres, factor, dm
     )
 
 
@@ -473,6 +497,14 @@ def report_figures(result: AlphaValidationResult) -> list:
     return figs
 
 
+def _dm_html(result: AlphaValidationResult) -> str:
+    if result.dm is None or not len(result.dm):
+        return ''
+    return f'<h2>Diebold–Mariano</h2><p>{DM_NOTE}</p>' + result.dm.to_html(
+        index=False, float_format='{:.4g}'.format
+    )
+
+
 def write_alpha_report(result: AlphaValidationResult, folder) -> Path:
     """Write `report.html`, `report.json`, `report.md` and `oof_<method>.parquet` into `folder`."""
     folder = Path(folder)
@@ -483,6 +515,7 @@ def write_alpha_report(result: AlphaValidationResult, folder) -> Path:
         '<!doctype html><html><head><meta charset="utf-8"><title>Alpha validation</title></head>'
         '<body><h1>Alpha validation after costs</h1>'
         + result.table.round(4).to_html()
+        + _dm_html(result)
         + ''.join(body)
         + '</body></html>'
     )

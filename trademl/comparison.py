@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from .core import ConfigError
@@ -18,7 +19,7 @@ LOSSES = {
 }
 
 # %% auto #0
-__all__ = ['LOSSES', 'DieboldMarianoResult', 'diebold_mariano']
+__all__ = ['LOSSES', 'DM_COLUMNS', 'DieboldMarianoResult', 'diebold_mariano', 'dm_table']
 
 # %% ../nbs/05d_comparison.ipynb #61d87863
 @dataclass
@@ -94,3 +95,22 @@ def diebold_mariano(
     return DieboldMarianoResult(
         float(stat), float(p), float(d.mean()), n, int(horizon), alternative
     )
+
+# %% ../nbs/05d_comparison.ipynb #acae54e37e7d407bbb7b55eff062a284
+DM_COLUMNS = ['model', 'against', 'statistic', 'p_value', 'n']
+
+
+def dm_table(returns: pd.DataFrame, pairs, horizon: int = 1) -> pd.DataFrame:
+    """Two-sided Diebold–Mariano tests of (model, against) column pairs of daily net `returns`, loss = −return."""
+    rows = []
+    for a, b in pairs:
+        for c in (a, b):
+            if c not in returns.columns:
+                raise ConfigError(f'dm_table: no return series {c!r}; have {list(returns.columns)}')
+        res = diebold_mariano(
+            losses1=-returns[a].to_numpy(float),
+            losses2=-returns[b].to_numpy(float),
+            horizon=horizon,
+        )
+        rows.append([a, b, res.statistic, res.p_value, res.n])
+    return pd.DataFrame(rows, columns=DM_COLUMNS)
