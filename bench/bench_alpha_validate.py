@@ -28,7 +28,7 @@ COLS = [
 ]
 
 ap = argparse.ArgumentParser()
-ap.add_argument('--only', choices=['full', 'shuffled', 'planted'], action='append')
+ap.add_argument('--only', choices=['full', 'shuffled', 'planted', 'etf'], action='append')
 ap.add_argument('--seeds', type=int, default=3)
 ap.add_argument('--threads', type=int, default=1)
 ap.add_argument('--out', default=None)
@@ -48,12 +48,17 @@ def run(name, panel, cfg):
         f'{res.facts["red_dropped"]}'
     )
     print(res.table[COLS].astype(float).round(4).to_markdown())
+    if getattr(res, 'dm', None) is not None and len(res.dm):
+        print(
+            '\nDiebold–Mariano (loss: the negative daily net return; negative = the alpha core earned more):'
+        )
+        print(res.dm.round(4).to_markdown(index=False))
     if a.out:
         write_alpha_report(res, Path(a.out) / name)
     return res
 
 
-todo = a.only or ['planted', 'shuffled', 'full']
+todo = a.only or ['planted', 'shuffled', 'full', 'etf']
 base = {'red': 'drop', 'threads': a.threads}
 if 'planted' in todo:
     run(
@@ -80,3 +85,12 @@ if real.is_file():
         print(res.importance.sort_values('gain', ascending=False).round(4).to_markdown())
 else:
     print(f'real S&P 500 panel not found at {real}: the real-data runs are skipped')
+etf = real.with_name('etf_panel.parquet')
+if 'etf' in todo and etf.is_file():
+    ep = pd.read_parquet(etf)
+    ep = ep[~ep['symbol'].str.startswith('^') & (ep['date'] >= '1999-01-01')]  # tradable ETFs only
+    run(
+        'ETF panel (the 18 tradable ETFs, 1999 on)',
+        ep,
+        base | {'seeds': list(range(a.seeds)), 'ablation': False, 'max_weight': 0.2},
+    )
