@@ -148,7 +148,14 @@ def test_daily_report_runs_under_papermill_and_writes_html(sample_model, tmp_pat
     )
     assert r.returncode == 0, r.stderr[-2000:] + r.stdout[-2000:]
     html = (tmp_path / 'rep' / 'report_2018-12-28.html').read_text()
-    for part in ('Target weights', 'Risk checks', 'Model health', 'Versions', 'plotly'):
+    for part in (
+        'Target weights',
+        'Risk checks',
+        'Model health',
+        'Market regime',
+        'Versions',
+        'plotly',
+    ):
         assert part in html, part
     js = json.loads((tmp_path / 'rep' / 'report_2018-12-28.json').read_text())
     assert js['asof'] == '2018-12-28' and js['versions']['data']['last'] == '2018-12-28'
@@ -162,7 +169,10 @@ def test_daily_report_runs_under_papermill_and_writes_html(sample_model, tmp_pat
         'VIX guardrail',
         'trailing stop',
     }
-    assert 'injected-parameters' in (tmp_path / 'rep' / 'daily_report_2018-12-28.ipynb').read_text()
+    assert js['regime']['symbol'] == '^GSPC' and js['regime']['asof'] == '2018-12-28'
+    assert abs(sum(js['regime']['probabilities'].values()) - 1) < 1e-9
+    executed = (tmp_path / 'rep' / 'daily_report_2018-12-28.ipynb').read_text()
+    assert 'injected-parameters' in executed and '^GSPC on 2018-12-28:' in executed
     assert '2018-12-28: status' in r.stdout
 
 

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .core import Config, ConfigError, require
+from .core import Config, ConfigError, DataError, require
 
 # %% auto #0
 __all__ = ['VOL_MODELS', 'RegimeConfig', 'filtered_probabilities', 'hmm_regimes', 'regime_mask', 'compare_volatility_models',
-           'choose_volatility_model', 'volatility_forecast']
+           'choose_volatility_model', 'volatility_forecast', 'regime_labels', 'RegimeSummary', 'regime_summary',
+           'regime_returns']
 
 # %% ../nbs/12c_regimes.ipynb #193120c9
 @dataclass
@@ -81,7 +82,10 @@ def _fit_hmm(x: np.ndarray, cfg: RegimeConfig, start=None):
 
 
 def hmm_regimes(returns: pd.Series, cfg: RegimeConfig | None = None) -> pd.DataFrame:
-    """Filtered regime probabilities per date (`p_regime0` the calmest), refitted on an expanding window; NaN before `min_obs`."""
+    """Filtered regime probabilities per date (`p_regime0` the calmest), refitted on an expanding window; NaN before `min_obs`.
+
+    `attrs['fit']` holds the last fit: its last date, transition matrix, and each state's mean and standard deviation.
+    """
     cfg = cfg or RegimeConfig()
     r = pd.Series(returns, dtype=float)
     x = r.fillna(0.0).to_numpy() * 100.0  # percent: better conditioned
@@ -92,7 +96,17 @@ def hmm_regimes(returns: pd.Series, cfg: RegimeConfig | None = None) -> pd.DataF
         end = min(k + cfg.refit_every, len(x))
         out[k:end] = filtered_probabilities(x[:end], *pars)[k:end]
     cols = [f'p_regime{i}' for i in range(cfg.n_states)]
-    return pd.DataFrame(out, index=r.index, columns=cols)
+    probs = pd.DataFrame(out, index=r.index, columns=cols)
+    if (
+        pars is not None
+    ):  # the last fit, in fractions (plain lists: attrs survive copies and concat)
+        probs.attrs['fit'] = {
+            'end': r.index[k],
+            'transmat': pars[1].tolist(),
+            'means': (pars[2] / 100.0).tolist(),
+            'stds': (pars[3] / 100.0).tolist(),
+        }
+    return probs
 
 
 def regime_mask(probs: pd.DataFrame, regime: int, threshold: float = 0.5) -> pd.Series:
@@ -161,7 +175,8 @@ def volatility_forecast(
             {
                 'method': 'simulation',
                 'simulations': 500,
-                'random_state': np.random.RandomState(seed),
+                # arch reads `random_state` only when bootstrapping: seed the shocks themselves
+                'rng': lambda size: np.random.default_rng(seed).standard_normal(size),
             }
             if simulate
             else {}
@@ -169,3 +184,137 @@ def volatility_forecast(
         fc = fixed.forecast(horizon=horizon, start=k, reindex=False, **kw)
         out[k:end] = np.sqrt(fc.variance.to_numpy()) / 100.0
     return pd.DataFrame(out, index=r.index, columns=[f'h{i + 1}' for i in range(horizon)])
+
+# %% ../nbs/12c_regimes.ipynb #acae54e37e7d407bbb7b55eff062a284
+def regime_labels(n: int) -> list[str]:
+    """Names of `n` regimes ordered by volatility, from calm to turbulent."""
+    if n == 2:
+        return ['calm', 'turbulent']
+    if n == 3:
+        return ['calm', 'normal', 'turbulent']
+    return ['calm', *[f'regime {i}' for i in range(1, n - 1)], 'turbulent']
+
+
+def _finite(v) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+@dataclass
+class RegimeSummary:
+    """The regime of a return series at an as-of date and its volatility outlook, from returns up to that date."""
+
+    symbol: str
+    asof: pd.Timestamp
+    regime: str  # the most probable regime at the as-of date
+    since: pd.Timestamp  # first session of the current spell
+    duration: int  # sessions in the current spell, the as-of date included
+    regimes: pd.DataFrame  # per regime: probability, annualised vol, expected duration (sessions)
+    fitted: pd.Timestamp  # last date of the HMM fit behind the probabilities
+    vol_model: str  # the volatility model chosen by `criterion`
+    criterion: str
+    vol_forecast: (
+        pd.Series
+    )  # annualised volatility of the return h sessions ahead ('h1', 'h5', ...)
+    history: pd.DataFrame  # filtered probabilities over the last sessions (a column per regime)
+
+    def summary_line(self) -> str:
+        """One line for logs and the page."""
+        p = self.regimes.loc[self.regime, 'probability']
+        fc = ', '.join(f'{k} {v:.1%}' for k, v in self.vol_forecast.items())
+        return (
+            f'{self.symbol} on {self.asof:%Y-%m-%d}: {self.regime} regime (probability {p:.2f}) for '
+            f'{self.duration} sessions since {self.since:%Y-%m-%d}; {self.vol_model} (by '
+            f'{self.criterion.upper()}) forecasts annualised volatility {fc}'
+        )
+
+    def to_json(self) -> dict:
+        """A JSON-friendly mapping (the history left out); infinite durations become None."""
+        col = lambda c: {k: _finite(v) for k, v in self.regimes[c].items()}
+        return {
+            'symbol': self.symbol,
+            'asof': f'{self.asof:%Y-%m-%d}',
+            'regime': self.regime,
+            'since': f'{self.since:%Y-%m-%d}',
+            'duration': self.duration,
+            'probabilities': col('probability'),
+            'annual_vol': col('annual_vol'),
+            'expected_duration': col('expected_duration'),
+            'fitted': f'{self.fitted:%Y-%m-%d}',
+            'vol_model': self.vol_model,
+            'criterion': self.criterion,
+            'vol_forecast': {k: _finite(v) for k, v in self.vol_forecast.items()},
+        }
+
+# %% ../nbs/12c_regimes.ipynb #9a63283cbaf04dbcab1f6479b197f3a8
+def _spell(probs: pd.DataFrame) -> tuple[int, int]:
+    """The most probable state on the last row and the number of rows, ending there, it has been the most probable."""
+    state = probs.to_numpy().argmax(axis=1)
+    other = np.flatnonzero(state != state[-1])
+    return int(state[-1]), int(len(state) - (other[-1] + 1 if len(other) else 0))
+
+
+def regime_summary(
+    returns: pd.Series,
+    asof=None,
+    cfg: RegimeConfig | None = None,
+    horizons: tuple[int, ...] = (1, 5, 20),
+    criterion: Literal['aic', 'bic'] = 'bic',
+    history: int = 252,
+) -> RegimeSummary:
+    """The regime and volatility outlook of daily `returns` at `asof` (default: the last date), from returns up to it."""
+    cfg = cfg or RegimeConfig()
+    if not horizons or min(horizons) < 1:
+        raise ConfigError(f'horizons must be positive session counts, got {horizons!r}')
+    r = pd.Series(returns, dtype=float).dropna().sort_index()
+    name = str(r.name) if r.name is not None else 'returns'
+    if asof is not None:
+        r = r[r.index <= pd.Timestamp(asof)]
+    if len(r) < cfg.min_obs:
+        raise DataError(
+            f'{name}: {len(r)} returns up to {asof or "the last date"}; the regime model needs '
+            f'regimes.min_obs = {cfg.min_obs}'
+        )
+    labels = regime_labels(cfg.n_states)
+    raw = hmm_regimes(r, cfg)
+    fit, probs = raw.attrs['fit'], raw.dropna().set_axis(labels, axis=1)
+    state, duration = _spell(probs)
+    stay = np.diag(np.asarray(fit['transmat']))
+    with np.errstate(divide='ignore'):
+        expected = 1.0 / (1.0 - stay)
+    table = pd.DataFrame(
+        {
+            'probability': probs.iloc[-1].to_numpy(),
+            'annual_vol': np.asarray(fit['stds']) * np.sqrt(252),
+            'expected_duration': expected,
+        },
+        index=pd.Index(labels, name='regime'),
+    )
+    model = choose_volatility_model(r, criterion)
+    h = max(horizons)
+    fc = volatility_forecast(r, model, horizon=h, refit_every=1, min_obs=len(r), seed=cfg.seed)
+    return RegimeSummary(
+        symbol=name,
+        asof=r.index[-1],
+        regime=labels[state],
+        since=probs.index[-duration],
+        duration=duration,
+        regimes=table,
+        fitted=fit['end'],
+        vol_model=model,
+        criterion=criterion,
+        vol_forecast=(fc.iloc[-1][[f'h{k}' for k in horizons]] * np.sqrt(252)).rename('annual_vol'),
+        history=probs.iloc[-history:],
+    )
+
+# %% ../nbs/12c_regimes.ipynb #8dd0d8092fe74a7c96281538738b07e2
+def regime_returns(panel: pd.DataFrame, symbol: str | None = None) -> pd.Series:
+    """Daily log returns of the close of `symbol` in a panel (default: `^GSPC` when the panel has it, else its first symbol)."""
+    symbols = sorted(panel['symbol'].unique())
+    if not symbols:
+        raise DataError('the panel has no symbol to read the regime from')
+    symbol = symbol or ('^GSPC' if '^GSPC' in symbols else symbols[0])
+    if symbol not in symbols:
+        raise DataError(f'regime symbol {symbol!r} is not in the panel (symbols: {symbols})')
+    close = panel.loc[panel['symbol'] == symbol].set_index('date')['close'].sort_index()
+    return np.log(close).diff().dropna().rename(symbol)

@@ -15,6 +15,7 @@ import pandas as pd
 from .core import Config, ConfigError, DataError, ModelError, get_logger, project_paths
 from .metrics import drawdown_series
 from .portfolio import SignalCombiner
+from .regimes import RegimeConfig, RegimeSummary, regime_returns, regime_summary
 from .report_page import report_figures, report_html, write_report  # noqa: F401
 from .strategy import StrategyConfig, StrategyRun, run_strategy, signal_history
 
@@ -23,7 +24,7 @@ log = get_logger('trademl.report')
 # %% auto #0
 __all__ = ['log', 'ReportConfig', 'report_data', 'vix_series', 'resolve_models', 'model_version', 'model_health', 'risk_checks',
            'DailyReport', 'model_explain', 'lookback_start', 'model_signals', 'health_tables', 'target_table',
-           'book_table', 'overlay_at', 'report_versions', 'daily_report']
+           'book_table', 'overlay_at', 'report_regime', 'report_versions', 'daily_report']
 
 # %% ../nbs/06e_report.ipynb #1f2559bd
 @dataclass
@@ -36,6 +37,11 @@ class ReportConfig(Config):
     health_threshold: float = 0.55  # decay alarm below this hit rate
     max_flip_share: float = 0.8  # signals changing on more days than this: over-trading
     turnover_limit: float = 0.5  # one-day turnover of the target book (0.5 = half the book changes)
+    regimes: bool = True  # the market-regime section: HMM regimes and volatility of a benchmark
+    regime_symbol: str | None = (
+        None  # its benchmark; None: ^GSPC when the data has it, else the first symbol
+    )
+    regime: RegimeConfig = field(default_factory=RegimeConfig)
 
     def check(self):
         """Windows must be positive and the thresholds within [0, 1]."""
@@ -329,6 +335,7 @@ class DailyReport:
     )
     # per model: attention over the window and (TFT) variable-group weights at the as-of date
     explain: dict = None
+    regime: RegimeSummary | None = None  # the benchmark's market regime and volatility outlook
 
     @property
     def alarms(self) -> list[str]:
@@ -356,7 +363,7 @@ class DailyReport:
         )
 
     def to_json(self) -> dict:
-        """A JSON-friendly summary (targets, checks, health, versions)."""
+        """A JSON-friendly summary (targets, checks, health, book, overlay, regime, versions)."""
         h = self.health.copy()
         for c in ('first', 'last'):
             h[c] = h[c].map(lambda v: f'{v:%Y-%m-%d}' if isinstance(v, pd.Timestamp) else v)
@@ -376,6 +383,7 @@ class DailyReport:
                 for k, r in self.book.to_dict('index').items()
             },
             'overlay': {k: clean(v) for k, v in self.overlay.items()},
+            'regime': self.regime.to_json() if self.regime is not None else None,
             'versions': self.versions,
             'config': self.config.to_dict(),
         }
@@ -492,6 +500,20 @@ def overlay_at(run: StrategyRun) -> dict:
         'trailing_stop_active': bool(run.stopped.loc[last]),
     }
 
+# %% ../nbs/06e_report.ipynb #7fb27b941602401d91542211134fc71a
+def report_regime(data: pd.DataFrame, asof, cfg: ReportConfig) -> RegimeSummary | None:
+    """The benchmark's regime and volatility outlook at the as-of date; None when switched off, or
+    (with a warning) when the history is too short or the regime packages are missing.
+    """
+    if not cfg.regimes:
+        return None
+    returns = regime_returns(data, cfg.regime_symbol)  # an unknown symbol is an error
+    try:
+        return regime_summary(returns, asof, cfg.regime)
+    except (DataError, ImportError) as e:  # ImportError: a MissingExtraError
+        log.warning('no regime section: %s', e)
+        return None
+
 # %% ../nbs/06e_report.ipynb #34582139
 def report_versions(data, source: str, path, asof, start, models: list[dict]) -> dict:
     """The versions of everything a report used: trademl, the data and its hash, each model."""
@@ -550,4 +572,5 @@ def daily_report(
         book=book_table(run, list(frames), cfg),
         overlay=overlay_at(run),
         explain={n: model_explain(s['path'], data, asof) for n, s in zip(frames, sources)},
+        regime=report_regime(data, asof, cfg),
     )

@@ -17,7 +17,7 @@ from trademl.core import (
 )
 
 # %% auto #0
-__all__ = ['attention_figure', 'variables_figure', 'report_figures', 'report_html', 'write_report']
+__all__ = ['attention_figure', 'variables_figure', 'regime_figure', 'report_figures', 'report_html', 'write_report']
 
 # %% ../nbs/06f_report_page.ipynb #b0b85e66
 def attention_figure(go, name: str, attention) -> object:
@@ -38,10 +38,19 @@ def variables_figure(go, name: str, weights) -> object:
     f.update_layout(barmode='group')
     return f
 
+
+def regime_figure(go, regime) -> object:
+    """The benchmark's filtered regime probabilities over the last sessions, stacked (they sum to one)."""
+    h = regime.history
+    f = go.Figure([go.Scatter(x=h.index, y=h[c], name=c, stackgroup='p') for c in h.columns])
+    title = f'{regime.symbol}: regime probabilities over the last {len(h)} sessions'
+    f.update_layout(title=title, yaxis_tickformat='.0%', yaxis_range=[0, 1])
+    return f
+
 # %% ../nbs/06f_report_page.ipynb #365f8753
 def report_figures(report) -> dict:
     """Plotly figures: equity and drawdown, target weights, rolling hit rates, model
-    explanations.
+    explanations, regime probabilities.
     """
     go = require('plotly.graph_objects', 'the daily report')
     figs = report.run.result.figures()
@@ -59,6 +68,8 @@ def report_figures(report) -> dict:
             out[f'{m}_attention'] = attention_figure(go, m, ex['attention'])
         if 'variable_weights' in ex:
             out[f'{m}_variables'] = variables_figure(go, m, ex['variable_weights'])
+    if report.regime is not None:
+        out['regime'] = regime_figure(go, report.regime)
     return out
 
 # %% ../nbs/06f_report_page.ipynb #101ae738
@@ -112,6 +123,22 @@ def _sizing(report) -> str:
     )
 
 
+def _regime(report) -> str:
+    rg = report.regime
+    if rg is None:
+        why = 'switched off (regimes: false)' if not report.config.regimes else 'not available'
+        return f'<p>The regime section is {why}; see the log for why.</p>'
+    fc = rg.vol_forecast.to_frame('annualised volatility')
+    fc.index = [f'{k[1:]} session(s) ahead' for k in fc.index]
+    return (
+        f'<p>{html.escape(rg.summary_line())}.</p>{_table(rg.regimes)}'
+        f'<p>Filtered probabilities from returns up to the as-of date (HMM last fitted on '
+        f"{rg.fitted:%Y-%m-%d}); each regime's annualised volatility and expected duration "
+        f'(sessions, 1 / (1 - p_stay)) from that fit. {rg.vol_model} forecasts (chosen by '
+        f'{rg.criterion.upper()}):</p>{_table(fc)}'
+    )
+
+
 def _events(report) -> str:
     events = report.run.events
     return _table(events.tail(20)) if len(events) else '<p>No guardrail event in the look-back.</p>'
@@ -135,6 +162,7 @@ def report_html(report, plotlyjs: str = 'inline') -> str:
         f'<h2>Risk checks</h2>{_checks_table(report.checks)}',
         f'<h2>Model health</h2>{_alarm_list(report.alarms)}',
         _table(report.health.drop(columns=['alarms'])),
+        f'<h2>Market regime</h2>{_regime(report)}',
         f'<h2>Guardrail events (last 20)</h2>{_events(report)}',
         f'<h2>Figures</h2>{_plots(report, plotlyjs)}',
         '<h2>Versions</h2>',
