@@ -163,6 +163,10 @@ def paper_rebalance(
         if config
         else PaperConfig()
     )
+    if challenger is not None:  # a wrong challenger stops the run before any order
+        from trademl.shadow import resolve_challenger, shadow_session
+
+        challenger = resolve_challenger(challenger, tracking_uri)
     data, asof = report_data(source, path, asof, panel)
     rep, model_paths = None, []
     if targets is None:
@@ -189,8 +193,6 @@ def paper_rebalance(
     )
     shadow = None
     if challenger is not None:  # after the champion's orders: the challenger never trades
-        from trademl.shadow import shadow_session
-
         shadow = shadow_session(challenger, data, asof, folder, source, cfg.report, tracking_uri)
     return PaperResult(
         asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled, shadow

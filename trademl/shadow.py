@@ -319,12 +319,16 @@ def shadow_session(
     tracking_uri: str | None = None,
 ) -> ShadowSession:
     """Compute the challenger's targets at `asof` and record them, with the day's closes, in the
-    shadow book of the paper `folder`; nothing is sent to any broker.
+    shadow book of the paper `folder`; nothing is sent to any broker. `challenger`: a model folder,
+    `'registry:NAME'`, or what `resolve_challenger` returned.
     """
     from trademl.report import ReportConfig
 
     cfg = ReportConfig.from_any(config)
-    src, asof = resolve_challenger(challenger, tracking_uri), pd.Timestamp(asof)
+    src = (
+        challenger if isinstance(challenger, dict) else resolve_challenger(challenger, tracking_uri)
+    )
+    asof = pd.Timestamp(asof)
     data = panel[panel['date'] <= asof]
     targets = challenger_targets(src, data, asof, source, cfg)
     prices, liq = session_prices(data, asof)
