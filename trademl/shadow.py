@@ -155,6 +155,9 @@ class ShadowBook:
         unpriced = [s for s in t.index[t != 0] if s not in p.index or not p[s] > 0]
         if unpriced:
             raise DataError(f'prices: no positive close for target symbol(s) {", ".join(unpriced)}')
+        lacking = [] if liquidity is None else [c for c in ('adv', 'vol') if c not in liquidity]
+        if lacking:
+            raise DataError(f'liquidity: no column(s) {", ".join(lacking)}')
         liq = (
             {}
             if liquidity is None
@@ -334,4 +337,6 @@ def shadow_session(
     prices, liq = session_prices(data, asof)
     with ShadowBook(shadow_path(folder), cfg.strategy.costs, cfg.strategy.capital) as book:
         book.record(asof, src['name'], targets, prices, liq)
-        return ShadowSession(src['name'], asof, targets, book.history(src['name']))
+        res = ShadowSession(src['name'], asof, targets, book.history(src['name']))
+    log.info(res.summary())
+    return res
