@@ -94,7 +94,9 @@ def paper_rebalance_cmd(
     registry: str | None = typer.Option(None, help='a registered model name: trade its champion'),
     tracking_uri: str | None = typer.Option(None, help='MLflow tracking URI of the registry'),
     config: Path | None = typer.Option(None, help='YAML of trademl.paper.PaperConfig'),
-    folder: Path | None = typer.Option(None, '--dir', help='folder of sim.db and blotter.db'),
+    folder: Path | None = typer.Option(
+        None, '--dir', help='folder of sim.db, blotter.db and shadow.db'
+    ),
     targets: Path | None = typer.Option(None, help="CSV of symbol,weight instead of a model's"),
     allocation: Path | None = typer.Option(
         None, help='allocation JSON of `trademl allocate` as targets'
@@ -106,6 +108,11 @@ def paper_rebalance_cmd(
         'day', help='day | opg (market on open) | twap (each order cut into --twap-slices)'
     ),
     twap_slices: int = typer.Option(4, help='child orders per order with --execution twap'),
+    challenger: str | None = typer.Option(
+        None,
+        help='a model folder or registry:NAME (its challenger) followed in the shadow: its targets '
+        'recorded in shadow.db, never traded',
+    ),
     alpaca_url: str | None = typer.Option(None, hidden=True, help=ALPACA_HELP),
 ):
     """Rebalance a paper account to the strategy's target weights at the as-of date."""

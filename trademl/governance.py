@@ -240,13 +240,17 @@ def promote_if_better(
     bars: PromotionBars | dict | str | None = None,
     tracking_uri: str | None = None,
     log_path: str | None = None,
+    require_shadow: int | None = None,
+    shadow_book=None,
 ) -> Decision:
     """Check `version` (default: the `challenger` alias) against `bars` (default: the design's) and the champion.
 
     Promotes (moves ``champion`` alias) only if every bar passes and the challenger strictly
     beats the champion on ``bars.metric``. Every decision is recorded as version tags
     (``decision``, ``decision_reasons``, ``decided_at``) and appended to ``log_path``
-    (default ``<tracking dir>/governance_decisions.jsonl``).
+    (default ``<tracking dir>/governance_decisions.jsonl``). With `require_shadow` = N the version
+    must also have N sessions of non-negative shadow P&L in `shadow_book` (default: the paper
+    folder's), under the name ``<name>@v<version>`` (`trademl.shadow.shadow_gate`).
     """
     bars = PromotionBars.from_any(bars)
     client = _client(tracking_uri)
@@ -264,6 +268,14 @@ def promote_if_better(
         reasons.append(f'v{mv.version} is already champion')
     elif champ_v and b is not None and math.isfinite(b) and not a > b:
         reasons.append(f'{key} {a:.2f} does not beat champion v{champ_v} ({b:.2f})')
+    shadow = None
+    if require_shadow is not None:
+        from trademl.shadow import shadow_gate, shadow_key, shadow_path
+
+        shadow = shadow_gate(
+            shadow_book or shadow_path(), shadow_key(name, mv.version), require_shadow
+        )
+        reasons += [] if shadow[0] else [shadow[1]]
     promoted = not reasons
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, mv.version)
@@ -272,6 +284,7 @@ def promote_if_better(
             client.delete_registered_model_alias(name, CHALLENGER)
         vs = f'beats champion v{champ_v} ({b if b is not None else float("nan"):.2f})'
         reasons = ['all bars passed', f'{key} {a:.2f} {vs}' if champ_v else 'no previous champion']
+        reasons += [shadow[1]] if shadow else []
     d = Decision(
         promoted,
         str(mv.version),
@@ -279,7 +292,7 @@ def promote_if_better(
         reasons,
         cm,
         champ_m,
-        bars.to_dict(),
+        bars.to_dict() | ({'require_shadow': require_shadow} if shadow else {}),
         datetime.now(UTC).isoformat(),
         name=name,
     )

@@ -120,6 +120,7 @@ class PaperResult:
     positions: dict
     report: object = None
     filled_before: int = 0
+    shadow: object = None  # the challenger's `trademl.shadow.ShadowSession`, when one was given
 
     def summary(self) -> str:
         """A few readable lines."""
@@ -128,7 +129,7 @@ class PaperResult:
             f'{self.asof:%Y-%m-%d}: {self.filled_before} earlier order(s) filled at the open; '
             f'{self.rebalance.report.splitlines()[0]}\n'
             f'account: equity {self.account.equity:,.2f}, cash {self.account.cash:,.2f}; positions: {pos}'
-        )
+        ) + (f'\n{self.shadow.summary()}' if self.shadow else '')
 
 # %% ../nbs/07c_paper_trade.ipynb #c213e441
 def paper_rebalance(
@@ -145,9 +146,11 @@ def paper_rebalance(
     panel: pd.DataFrame | None = None,
     execution: str = 'day',
     twap_slices: int = 4,
+    challenger=None,
 ) -> PaperResult:
     """Rebalance a paper account to the strategy's targets at `asof` (from the daily report, or
-    `targets` given), sending day, market-on-open ('opg') or TWAP child orders (`execution`).
+    `targets` given), sending day, market-on-open ('opg') or TWAP child orders (`execution`); a
+    `challenger` (model folder or `'registry:NAME'`) is only recorded in the shadow book.
     """
     from trademl.report import daily_report, report_data
 
@@ -160,6 +163,10 @@ def paper_rebalance(
         if config
         else PaperConfig()
     )
+    if challenger is not None:  # a wrong challenger stops the run before any order
+        from trademl.shadow import resolve_challenger, shadow_session
+
+        challenger = resolve_challenger(challenger, tracking_uri)
     data, asof = report_data(source, path, asof, panel)
     rep, model_paths = None, []
     if targets is None:
@@ -184,8 +191,11 @@ def paper_rebalance(
         execution=execution,
         twap_slices=twap_slices,
     )
+    shadow = None
+    if challenger is not None:  # after the champion's orders: the challenger never trades
+        shadow = shadow_session(challenger, data, asof, folder, source, cfg.report, tracking_uri)
     return PaperResult(
-        asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled
+        asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled, shadow
     )
 
 # %% ../nbs/07c_paper_trade.ipynb #e8243c0d
