@@ -1,7 +1,8 @@
-"""TimeFormer-XL and TFT-XL on the CPU: parameter counts, training throughput (samples/s) and batched
-inference latency for 100 symbols (model forward alone, and `predict` end to end from the panel).
+"""TimeFormer-XL, TFT-XL and the model zoo (PatchTST, BiLSTM-KAN, the gated hybrid) on the CPU: parameter
+counts, training throughput (samples/s) and batched inference latency for 100 symbols (model forward alone,
+and `predict` end to end from the panel); on CUDA too when a GPU is present (mixed precision, never required).
 
-Run: python bench/bench_models.py [--threads 2]
+Run: python bench/bench_models.py [--threads 2] [--models timeformer,tft]
 """
 
 import argparse
@@ -18,6 +19,7 @@ from trademl.train import build_model, model_spec
 ap = argparse.ArgumentParser()
 ap.add_argument('--threads', type=int, default=2)
 ap.add_argument('--end-to-end', action='store_true', default=True)
+ap.add_argument('--models', default='timeformer,tft,patchtst,bilstm_kan,hybrid')
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 
@@ -33,32 +35,51 @@ def batch(n, seed=0):
     )
 
 
-def train_rate(name, preset, bs=64, steps=6):
+def model(name, preset, device='cpu'):
+    """The model at `preset` with a 120-bar window (the batches below), on `device`."""
+    cfg = model_spec(name).config_class.preset(preset, lookback=120)
+    return build_model(name, cfg.to_dict()).to(device)
+
+
+def _sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def train_rate(name, preset, bs=64, steps=6, device='cpu'):
     torch.manual_seed(0)
-    m, loss = build_model(name, preset), model_spec(name).loss
+    m, loss = model(name, preset, device), model_spec(name).loss
     opt = torch.optim.AdamW(m.parameters(), 1e-4)
-    p, k, c, r, d = batch(bs)
+    p, k, c, r, d = (x.to(device) for x in batch(bs))
+    amp = torch.autocast(
+        'cuda', dtype=torch.bfloat16, enabled=device == 'cuda'
+    )  # mixed precision on CUDA
     m.train()
     for i in range(steps + 1):
         if i == 1:
+            _sync(device)
             t = time.perf_counter()  # first step warms up
         opt.zero_grad()
-        l, _ = loss(m(p, k, c), r, d)
+        with amp:
+            l, _ = loss(m(p, k, c), r, d)
         l.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
+    _sync(device)
     return bs * steps / (time.perf_counter() - t), sum(x.numel() for x in m.parameters())
 
 
-def forward_latency(name, preset, n=100, repeats=5):
-    m = build_model(name, preset).eval()
-    p, k, c, _, _ = batch(n)
+def forward_latency(name, preset, n=100, repeats=5, device='cpu'):
+    m = model(name, preset, device).eval()
+    p, k, c, _, _ = (x.to(device) for x in batch(n))
     with torch.inference_mode():
         m(p, k, c)
         ts = []
         for _ in range(repeats):
+            _sync(device)
             t = time.perf_counter()
             m(p, k, c)
+            _sync(device)
             ts.append(time.perf_counter() - t)
     return min(ts), float(np.median(ts))
 
@@ -67,13 +88,19 @@ print(f'torch threads: {torch.get_num_threads()}')
 print(
     f'{"model":11s} {"preset":8s} {"parameters":>11s} {"train samples/s":>16s} {"forward 100 symbols (best / median)":>38s}'
 )
-for name in ['timeformer', 'tft']:
-    for preset in ['small', 'default']:
-        rate, n = train_rate(name, preset, steps=6 if preset == 'small' else 3)
-        best, med = forward_latency(name, preset)
-        print(
-            f'{name:11s} {preset:8s} {n:>11,d} {rate:>16,.0f} {best * 1e3:>20.1f} ms / {med * 1e3:.1f} ms'
-        )
+devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+for device in devices:
+    for name in a.models.split(','):
+        for preset in ['small', 'default']:
+            steps = 6 if preset == 'small' or device == 'cuda' else 3
+            rate, n = train_rate(
+                name, preset, bs=64 if device == 'cpu' else 256, steps=steps, device=device
+            )
+            best, med = forward_latency(name, preset, device=device)
+            print(
+                f'{name:11s} {preset:8s} {n:>11,d} {rate:>16,.0f} {best * 1e3:>20.1f} ms / {med * 1e3:.1f} ms'
+                + ('  (CUDA, bf16 autocast, batch 256)' if device == 'cuda' else '')
+            )
 
 if a.end_to_end:
     from trademl.data import make_synthetic_panel
