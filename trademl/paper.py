@@ -5,7 +5,8 @@
 # %% ../nbs/07c_paper_trade.ipynb #0847a82b
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -145,9 +146,14 @@ def paper_rebalance(
     panel: pd.DataFrame | None = None,
     execution: str = 'day',
     twap_slices: int = 4,
+    accuracies: Mapping | None = None,
+    planner: Mapping | None = None,
 ) -> PaperResult:
     """Rebalance a paper account to the strategy's targets at `asof` (from the daily report, or
     `targets` given), sending day, market-on-open ('opg') or TWAP child orders (`execution`).
+
+    `accuracies` (model: recent hit rate) feed the accuracy floor; by default the daily report's model health.
+    `planner` replaces fields of the configuration's `PlannerConfig`, e.g. `{'max_drift': None}` (drift tripwire off).
     """
     from trademl.report import daily_report, report_data
 
@@ -160,6 +166,8 @@ def paper_rebalance(
         if config
         else PaperConfig()
     )
+    if planner:
+        cfg = replace(cfg, planner=PlannerConfig.from_dict(asdict(cfg.planner), **planner))
     data, asof = report_data(source, path, asof, panel)
     rep, model_paths = None, []
     if targets is None:
@@ -167,6 +175,8 @@ def paper_rebalance(
             asof, source, path, model, registry, tracking_uri, cfg.report, panel=data
         )
         targets, model_paths = rep.targets['target'], [m['path'] for m in rep.versions['models']]
+        if accuracies is None:
+            accuracies = {str(m): float(h) for m, h in rep.health['hit_rate'].items()}
     b = open_broker(broker, folder, cfg) if isinstance(broker, str) else broker
     filled = advance_sim(b, data, asof) if isinstance(b, SimBroker) else 0
     prices = data.loc[data['date'] == asof].set_index('symbol')['close']
@@ -183,6 +193,7 @@ def paper_rebalance(
         model_paths=model_paths,
         execution=execution,
         twap_slices=twap_slices,
+        accuracies=accuracies,
     )
     return PaperResult(
         asof, pd.Series(targets, dtype=float), res, b.account(), b.positions(), rep, filled
