@@ -147,7 +147,7 @@ def blotter(tmp_path):
 
 
 def run(
-    broker, blotter, targets=TARGETS, panel=None, cfg=None, model_paths=(), asof=ASOF
+    broker, blotter, targets=TARGETS, panel=None, cfg=None, model_paths=(), asof=ASOF, **kw
 ) -> RebalanceResult:
     return rebalance(
         broker=broker,
@@ -157,8 +157,9 @@ def run(
         strategy='test-strat',
         blotter=blotter,
         cfg=cfg or PlannerConfig(),
-        panel=make_panel() if panel is None else panel,
+        panel=make_panel(end=asof) if panel is None else panel,
         model_paths=model_paths,
+        **kw,
     )
 
 
@@ -623,6 +624,86 @@ def test_check_tripwires_direct_messages():
                 'account': Account(cash=1e5, equity=1e5, buying_power=0, status='ACCOUNT_CLOSED'),
             }
         )
+
+
+DAY1 = pd.Timestamp('2018-12-27')
+
+
+def after_day_one(blotter, sold=0, **kw) -> FakeBroker:
+    "Day one's rebalance, filled; then `sold` AAA shares sold by hand (AAA: 392 shares, 0.196 of equity)."
+    br = make_broker(**kw)
+    run(br, blotter, asof=DAY1)
+    br.fill_all()
+    br.qty['AAA'] -= sold
+    br.cash += sold * PRICES['AAA']
+    return br
+
+
+def test_tripwire_drift_halts_before_any_order_after_a_manual_trade(blotter):
+    br = after_day_one(blotter, sold=150)  # 7.5% of equity
+    calls = br.submit_calls
+    with pytest.raises(TripwireError) as e:
+        run(br, blotter)
+    assert str(e.value) == (
+        'book drifted from its last targets: AAA: live 0.1210 vs target 0.1960, '
+        '|difference| 0.0750 above the limit 0.0500'
+    )
+    assert br.submit_calls == calls and blotter.runs().iloc[-1].status == 'halted'
+    assert run(br, blotter, cfg=PlannerConfig(max_drift=0.1)).submitted  # a wider limit: it goes on
+
+
+@pytest.mark.parametrize('sold', [0, 60])
+def test_drift_within_the_limit_proceeds(blotter, sold):
+    br = after_day_one(blotter, sold=sold)  # 0 or 3% of equity
+    res = run(br, blotter)
+    assert blotter.runs().iloc[-1].status == 'done'
+    assert len(res.submitted) == (1 if sold else 0)  # AAA bought back
+
+
+def test_drift_off_and_first_run(blotter):
+    br = after_day_one(blotter, sold=300)
+    assert run(br, blotter, cfg=PlannerConfig(max_drift=None)).submitted
+    fresh = make_broker()  # the first run of a strategy has no reference
+    fresh.qty['AAA'] = 1000
+    assert run(fresh, blotter, targets=TARGETS, asof=DAY1, cfg=PlannerConfig()).plan is not None
+
+
+def test_a_day_that_crashed_halfway_is_resumed_not_blocked(blotter):
+    from trademl.tripwires import check_drift, drift_weights
+
+    br = after_day_one(blotter)
+    br.crash_after = br.accepted + 1  # the first order of day two, then the process dies
+    new = pd.Series({'AAA': 0.0, 'BBB': 0.1, 'CCC': 0.3, 'DDD': 0.2})
+    with pytest.raises(RuntimeError, match='broker crashed'):
+        run(br, blotter, targets=new)
+    br.fill_all()  # the sell of AAA filled at once: the book moved
+    last = blotter.last_targets('test-strat', 'fake', ASOF)
+    moved = drift_weights(last, br.positions(), br.orders('open'), pd.Series(PRICES), 1e5)
+    with pytest.raises(TripwireError, match='AAA'):  # seen from day one, that is drift
+        check_drift(*moved)
+    br.crash_after = None
+    res = run(br, blotter, targets=new)
+    assert blotter.runs().iloc[-1].status == 'done' and len(res.submitted) == 3  # the rest
+    assert br.qty['AAA'] == 0 and len(br._orders) == 4 + 4
+
+
+def test_tripwire_accuracy_floor(blotter):
+    assert_halted(
+        make_broker(),
+        blotter,
+        'model accuracy under the emergency floor 0.450: m1: accuracy 0.400',
+        accuracies={'m1': 0.40, 'm2': 0.55},
+    )
+    cfg = PlannerConfig(min_accuracy=None)
+    assert run(make_broker(), blotter, cfg=cfg, accuracies={'m1': 0.40}).submitted
+    assert run(make_broker(), blotter, asof=DAY1, accuracies={'m1': float('nan')}).submitted
+
+
+def test_drift_and_accuracy_limits_are_checked():
+    assert PlannerConfig.from_yaml('max_drift: null\nmin_accuracy: null\n').max_drift is None
+    for bad in ({'max_drift': 0.0}, {'max_drift': float('inf')}, {'min_accuracy': 1.5}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            PlannerConfig(**bad)
 
 
 def test_fake_broker_satisfies_the_protocol():

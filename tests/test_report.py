@@ -5,6 +5,7 @@ appear in any output, file or blotter row."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -285,18 +286,39 @@ PAPER_YAML = 'report:\n  lookback: 150\n  strategy:\n    portfolio: {max_weight:
 
 def test_paper_rebalance_command_is_idempotent(sample_model, tmp_path):
     (tmp_path / 'paper.yaml').write_text(PAPER_YAML)
-    model = run_cli(
+    args = (
         'paper',
         'rebalance',
         '--model',
         sample_model['path'],
         '--config',
         tmp_path / 'paper.yaml',
+    )
+    floor = run_cli(
+        *args,
         '--dir',
-        tmp_path / 'm',
+        tmp_path / 'f',
         '--asof',
         '2016-03-01',
+        '--min-accuracy',
+        '0.99',
         cwd=tmp_path,
+    )
+    assert floor.returncode == 1 and re.search(
+        r'^error: model accuracy under the emergency floor 0\.990: timeformer: accuracy 0\.\d{3}$',
+        floor.stderr,
+    ), floor.stderr[-2000:]  # the report's hit rate reaches the accuracy tripwire
+    model = (
+        run_cli(  # a tiny model trained for two epochs: its hit rate is no guide, the floor is off
+            *args,
+            '--dir',
+            tmp_path / 'm',
+            '--asof',
+            '2016-03-01',
+            '--min-accuracy',
+            'off',
+            cwd=tmp_path,
+        )
     )
     assert model.returncode == 0 and 'run ' in model.stdout, model.stderr[
         -2000:

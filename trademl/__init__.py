@@ -69,6 +69,7 @@ execution
     07b_live -> trademl.live;
     07ba_blotter -> trademl.blotter;
     07bb_child_orders -> trademl.child_orders;
+    07bc_tripwires -> trademl.tripwires;
     07bd_shadow -> trademl.shadow;
     07c_paper_trade -> trademl.paper;
     12_execution -> trademl.execution

@@ -46,12 +46,13 @@ CREATE TABLE IF NOT EXISTS orders(client_order_id TEXT PRIMARY KEY, run_id TEXT,
     status TEXT, broker_order_id TEXT, submitted_at TEXT, updated_at TEXT, message TEXT);
 CREATE TABLE IF NOT EXISTS fills(client_order_id TEXT, qty REAL, price REAL, at TEXT);
 CREATE TABLE IF NOT EXISTS snapshots(run_id TEXT, symbol TEXT, qty REAL, price REAL, equity REAL);
+CREATE TABLE IF NOT EXISTS targets(run_id TEXT, symbol TEXT, weight REAL, qty REAL);
 """
 CASH = '$CASH'  # snapshot row holding the account's cash (qty) and equity
 
 
 class _BlotterCore:
-    """Runs, orders and fills written to the blotter's SQLite file (the writing half of `Blotter`)."""
+    """Runs, orders, fills, snapshots and targets written to the blotter's SQLite file (the writing half of `Blotter`)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -147,6 +148,16 @@ class _BlotterCore:
         with self.conn:
             self.conn.executemany('INSERT INTO snapshots VALUES (?,?,?,?,?)', rows)
 
+    def record_targets(self, run_id: str, plan: pd.DataFrame) -> None:
+        """Store a run's targets: each row's symbol, target_weight and target_qty (an order plan)."""
+        rows = [
+            (run_id, str(r.symbol), float(r.target_weight), float(r.target_qty))
+            for r in plan.itertuples()
+        ]
+        with self.conn:
+            self.conn.execute('DELETE FROM targets WHERE run_id=?', (run_id,))
+            self.conn.executemany('INSERT INTO targets VALUES (?,?,?,?)', rows)
+
 # %% ../nbs/07ba_blotter.ipynb #df8e36f9
 class Blotter(_BlotterCore):
     """Record of runs, orders, fills and account snapshots in one SQLite file; every write is its
@@ -195,6 +206,32 @@ class Blotter(_BlotterCore):
         """The highest equity ever snapshotted, or None before the first snapshot."""
         v = self.conn.execute('SELECT MAX(equity) FROM snapshots').fetchone()[0]
         return None if v is None else float(v)
+
+    def last_targets(self, strategy: str, broker: str, before) -> pd.DataFrame | None:
+        """Targets (weight, qty per symbol) of the latest completed run of `strategy` on `broker` with an
+        as-of day before `before`; None when there is none.
+        """
+        q = (
+            "SELECT run_id FROM runs WHERE strategy=? AND broker=? AND asof<? AND status LIKE 'done%' "
+            'ORDER BY asof DESC, rowid DESC LIMIT 1'
+        )
+        found = self.conn.execute(q, (strategy, broker, f'{_day(before):%Y-%m-%d}')).fetchone()
+        if found is None:
+            return None
+        t = pd.read_sql_query(
+            'SELECT symbol, weight, qty FROM targets WHERE run_id=? ORDER BY rowid',
+            self.conn,
+            params=(found[0],),
+        )
+        return t.set_index('symbol')
+
+    def orders_of_day(self, strategy: str, broker: str, asof) -> int:
+        """How many orders the runs of `strategy` on `broker` for the as-of day of `asof` have recorded."""
+        q = (
+            'SELECT COUNT(*) FROM orders o JOIN runs r USING(run_id) '
+            'WHERE r.strategy=? AND r.broker=? AND r.asof=?'
+        )
+        return self.conn.execute(q, (strategy, broker, f'{_day(asof):%Y-%m-%d}')).fetchone()[0]
 
 # %% ../nbs/07ba_blotter.ipynb #9bf94fdf
 def _sync_order(blotter: Blotter, row: dict, o: Order) -> bool:

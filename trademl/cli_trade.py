@@ -28,8 +28,8 @@ def say(line: str):
     out.print(line, markup=False)
 
 # %% auto #0
-__all__ = ['SOURCE_HELP', 'MODEL_HELP', 'PATH_HELP', 'ALPACA_HELP', 'say', 'backtest', 'report', 'paper_rebalance_cmd',
-           'paper_status_cmd', 'demo']
+__all__ = ['SOURCE_HELP', 'MODEL_HELP', 'PATH_HELP', 'ALPACA_HELP', 'say', 'backtest', 'report', 'tripwire_limits',
+           'paper_rebalance_cmd', 'paper_status_cmd', 'demo']
 
 # %% ../nbs/08b_cli_trade.ipynb #14155967
 @app.command()
@@ -83,6 +83,30 @@ def report(
     if fail_on_breach and job.result['status'] == 'breach':
         raise typer.Exit(3)
 
+# %% ../nbs/08b_cli_trade.ipynb #7fb27b941602401d91542211134fc71a
+def tripwire_limits(**options: str | None) -> dict:
+    """`PlannerConfig` fields from tripwire options (`--max-drift 0.1`): a number, or `off` (or 0) to turn the
+    check off; options not given are left out, so the configuration's value stays. Checked here, before any work.
+    """
+    from trademl.core import ConfigError
+    from trademl.live import PlannerConfig
+
+    limits = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        if value.strip().lower() in ('off', 'none'):
+            limits[key] = None
+            continue
+        try:
+            x = float(value)
+        except ValueError:
+            flag = '--' + key.replace('_', '-')
+            raise ConfigError(f'{flag}: expected a number or off, got {value!r}') from None
+        limits[key] = None if x == 0 else x
+    PlannerConfig(**limits)
+    return limits
+
 # %% ../nbs/08b_cli_trade.ipynb #e1df62b5
 @paper_app.command('rebalance')
 def paper_rebalance_cmd(
@@ -113,6 +137,13 @@ def paper_rebalance_cmd(
         help='a model folder or registry:NAME (its challenger) followed in the shadow: its targets '
         'recorded in shadow.db, never traded',
     ),
+    max_drift: str | None = typer.Option(
+        None,
+        help="halt when a weight is this far from the last run's target; off (default: config, 0.05)",
+    ),
+    min_accuracy: str | None = typer.Option(
+        None, help="halt when a model's recent hit rate is under this; off (default: config, 0.45)"
+    ),
     alpaca_url: str | None = typer.Option(None, hidden=True, help=ALPACA_HELP),
 ):
     """Rebalance a paper account to the strategy's target weights at the as-of date."""
@@ -121,8 +152,11 @@ def paper_rebalance_cmd(
     from trademl.live import check_execution
 
     check_execution(execution, twap_slices)  # before any work
+    planner = tripwire_limits(
+        max_drift=opts.pop('max_drift'), min_accuracy=opts.pop('min_accuracy')
+    )
 
-    say(quietly('paper', paper_rebalance_job, **opts).summary)
+    say(quietly('paper', paper_rebalance_job, **opts, planner=planner).summary)
 
 
 @paper_app.command('status')

@@ -127,7 +127,10 @@ def validate_sample(dataset, epochs: int, say=print):
 
 
 def write_demo_configs(folder: Path) -> tuple[Path, Path]:
-    """The strategy and paper configurations of the demo (two index symbols: a cap of 0.5)."""
+    """The strategy and paper configurations of the demo (two index symbols: a cap of 0.5; the
+    accuracy floor off, as the demo's models train for a few epochs only).
+    """
+    from trademl.live import PlannerConfig
     from trademl.paper import PaperConfig
     from trademl.report import ReportConfig
     from trademl.strategy import StrategyConfig
@@ -136,7 +139,9 @@ def write_demo_configs(folder: Path) -> tuple[Path, Path]:
     cfg = ReportConfig(strategy=strategy)
     note = '# two index symbols: a per-name cap of 0.5 instead of 0.05\n'
     strategy_yaml = atomic_write_text(folder / 'strategy.yaml', note + cfg.to_yaml())
-    paper_yaml = atomic_write_text(folder / 'paper.yaml', PaperConfig(report=cfg).to_yaml())
+    paper = PaperConfig(report=cfg, planner=PlannerConfig(min_accuracy=None))
+    floor = "# the demo's models train for a few epochs: no accuracy floor (planner.min_accuracy)\n"
+    paper_yaml = atomic_write_text(folder / 'paper.yaml', floor + paper.to_yaml())
     return strategy_yaml, paper_yaml
 
 # %% ../nbs/08c_demo.ipynb #57fd5718

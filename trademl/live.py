@@ -45,12 +45,17 @@ from trademl.core import (
     DataError,
     TripwireError,
 )
+from trademl.tripwires import (
+    check_accuracy,  # noqa: F401 (re-exported: it was defined here first)
+    check_book,
+    check_drift,  # noqa: F401
+)
 
 _EPS = 1e-12
 
 # %% auto #0
-__all__ = ['EXECUTIONS', 'PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires', 'check_drift',
-           'check_accuracy', 'RebalanceResult', 'check_execution', 'rebalance']
+__all__ = ['EXECUTIONS', 'PlannerConfig', 'client_order_id', 'plan_orders', 'current_weights', 'check_tripwires',
+           'RebalanceResult', 'check_execution', 'rebalance']
 
 # %% ../nbs/07b_live.ipynb #83ab52a8
 @dataclass
@@ -72,6 +77,8 @@ class PlannerConfig(Config):
     max_staleness_days: int = (
         0  # tripwire: sessions of lag allowed between a target's last bar and the as-of date
     )
+    max_drift: float | None = 0.05  # tripwire: live weight vs the last run's target (None: off)
+    min_accuracy: float | None = 0.45  # tripwire: a model's recent hit rate floor (None: off)
 
     def check(self) -> None:
         """Check every field; raise `ConfigError` naming the first bad one."""
@@ -99,6 +106,16 @@ class PlannerConfig(Config):
             and self.max_staleness_days >= 0,
             'max_staleness_days',
             'must be an int >= 0',
+        )
+        need(
+            self.max_drift is None or fin(self.max_drift) and self.max_drift > 0,
+            'max_drift',
+            'must be > 0 or null',
+        )
+        need(
+            self.min_accuracy is None or fin(self.min_accuracy) and 0 <= self.min_accuracy <= 1,
+            'min_accuracy',
+            'must be in [0, 1] or null',
         )
 
 # %% ../nbs/07b_live.ipynb #5d052582
@@ -333,36 +350,6 @@ def check_tripwires(
     _check_account(account, blotter, cfg)
     _check_turnover(targets, current_weights, cfg)
 
-# %% ../nbs/07b_live.ipynb #acae54e37e7d407bbb7b55eff062a284
-def check_drift(current: pd.Series, last_targets: pd.Series, max_drift: float = 0.05) -> None:
-    """Raise `TripwireError` when any symbol's live weight is more than `max_drift` away from its last target."""
-    if not max_drift > 0:
-        raise ConfigError(f'max_drift must be positive, got {max_drift!r}')
-    cur, tgt = pd.Series(current, dtype=float), pd.Series(last_targets, dtype=float)
-    gap = cur.reindex(cur.index.union(tgt.index)).fillna(0.0) - tgt.reindex(
-        cur.index.union(tgt.index)
-    ).fillna(0.0)
-    bad = gap[gap.abs() > max_drift + _EPS]
-    if len(bad):
-        parts = [
-            f'{s}: live {cur.get(s, 0.0):.4f} vs target {tgt.get(s, 0.0):.4f}' for s in bad.index
-        ]
-        raise TripwireError(
-            f'book drifted more than {max_drift:.4f} from its last targets: ' + '; '.join(parts)
-        )
-
-
-def check_accuracy(accuracies: Mapping, floor: float = 0.45) -> None:
-    """Raise `TripwireError` when any model's recent accuracy (hit rate in [0, 1]) is under `floor`."""
-    if not 0 <= floor <= 1:
-        raise ConfigError(f'floor must be in [0, 1], got {floor!r}')
-    bad = {str(m): float(a) for m, a in dict(accuracies).items() if float(a) < floor}
-    if bad:
-        parts = [f'{m}: accuracy {a:.3f}' for m, a in bad.items()]
-        raise TripwireError(
-            f'model accuracy under the emergency floor {floor:.3f}: ' + '; '.join(parts)
-        )
-
 # %% ../nbs/07b_live.ipynb #0483b6e0
 @dataclass
 class RebalanceResult:
@@ -533,6 +520,7 @@ def rebalance(
     model_paths: Sequence = (),
     execution: str = 'day',
     twap_slices: int = 4,
+    accuracies: Mapping | None = None,
 ) -> RebalanceResult:
     """Move the broker's book to `targets`: snapshot, tripwires, plan, submit (sells first), reconcile.
 
@@ -540,9 +528,12 @@ def rebalance(
     the broker already knows is never resubmitted. `execution` sends each order as a day market order ('day'), market
     on open ('opg') or `twap_slices` child orders ('twap'). A tripwire finishes the run 'halted' and re-raises before
     any order; any other error finishes it 'failed' and re-raises, leaving every order already submitted in the blotter.
+    Among the tripwires: each model's recent accuracy in `accuracies` against `cfg.min_accuracy`, and the book against
+    the last completed run's targets (`cfg.max_drift`, see `trademl.tripwires.check_book`).
     """
     check_execution(execution, twap_slices)
-    run_id = blotter.start_run(strategy, asof, getattr(broker, 'name', type(broker).__name__))
+    name = getattr(broker, 'name', type(broker).__name__)
+    run_id = blotter.start_run(strategy, asof, name)
     try:
         account, positions = broker.account(), broker.positions()
         blotter.snapshot(run_id, account, positions)
@@ -561,13 +552,26 @@ def rebalance(
             blotter=blotter,
             cfg=cfg,
         )
+        check_book(
+            blotter,
+            broker,
+            strategy=strategy,
+            broker_name=name,
+            asof=asof,
+            positions=positions,
+            prices=prices,
+            equity=account.equity,
+            max_drift=cfg.max_drift,
+            accuracies=accuracies,
+            min_accuracy=cfg.min_accuracy,
+        )
         plan = plan_orders(targets, positions, prices, account.equity, cfg, strategy, asof)
         todo = _todo(plan, blotter)
-        res = RebalanceResult(
-            run_id,
-            plan,
-            skipped=list(plan.client_order_id[~plan.client_order_id.isin(todo.client_order_id)]),
+        sent = plan.client_order_id.isin(todo.client_order_id)
+        blotter.record_targets(  # what this run aims at: a skipped row stays where it is
+            run_id, plan.assign(target_qty=plan.target_qty.where(sent, plan.current_qty))
         )
+        res = RebalanceResult(run_id, plan, skipped=list(plan.client_order_id[~sent]))
         done = _submit_plan(blotter, broker, run_id, todo, execution, twap_slices)
         errors = [c for c, outcome in done if outcome == 'error']
         res.submitted = [c for c, outcome in done if outcome == 'submitted']

@@ -5,7 +5,8 @@
 # %% ../nbs/07c_paper_trade.ipynb #0847a82b
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -147,10 +148,15 @@ def paper_rebalance(
     execution: str = 'day',
     twap_slices: int = 4,
     challenger=None,
+    accuracies: Mapping | None = None,
+    planner: Mapping | None = None,
 ) -> PaperResult:
     """Rebalance a paper account to the strategy's targets at `asof` (from the daily report, or
     `targets` given), sending day, market-on-open ('opg') or TWAP child orders (`execution`); a
     `challenger` (model folder or `'registry:NAME'`) is only recorded in the shadow book.
+
+    `accuracies` (model: recent hit rate) feed the accuracy floor; by default the daily report's model health.
+    `planner` replaces fields of the configuration's `PlannerConfig`, e.g. `{'max_drift': None}` (drift tripwire off).
     """
     from trademl.report import daily_report, report_data
 
@@ -163,6 +169,8 @@ def paper_rebalance(
         if config
         else PaperConfig()
     )
+    if planner:
+        cfg = replace(cfg, planner=PlannerConfig.from_dict(asdict(cfg.planner), **planner))
     if challenger is not None:  # a wrong challenger stops the run before any order
         from trademl.shadow import resolve_challenger, shadow_session
 
@@ -171,9 +179,18 @@ def paper_rebalance(
     rep, model_paths = None, []
     if targets is None:
         rep = daily_report(
-            asof, source, path, model, registry, tracking_uri, cfg.report, panel=data
+            asof,
+            source,
+            path,
+            model,
+            registry,
+            tracking_uri,
+            cfg.report.replace(regimes=False),
+            panel=data,
         )
         targets, model_paths = rep.targets['target'], [m['path'] for m in rep.versions['models']]
+        if accuracies is None:
+            accuracies = {str(m): float(h) for m, h in rep.health['hit_rate'].items()}
     b = open_broker(broker, folder, cfg) if isinstance(broker, str) else broker
     filled = advance_sim(b, data, asof) if isinstance(b, SimBroker) else 0
     prices = data.loc[data['date'] == asof].set_index('symbol')['close']
@@ -190,6 +207,7 @@ def paper_rebalance(
         model_paths=model_paths,
         execution=execution,
         twap_slices=twap_slices,
+        accuracies=accuracies,
     )
     shadow = None
     if challenger is not None:  # after the champion's orders: the challenger never trades
