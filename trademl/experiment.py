@@ -33,6 +33,7 @@ from .costs import CostModel
 from .dataset import TradeDataset
 from .distributed import ParallelConfig, executor
 from .ensemble import EnsembleWeights, combine
+from .features import FEATURE_GROUPS
 from .metrics import daily_ic, max_drawdown
 from .portfolio import PortfolioConfig, weights_panel
 from .significance import deflated_sharpe_ratio, direction_metrics, pbo, sharpe_stats
@@ -49,13 +50,15 @@ METHODS = [
     'ensemble',
     'ensemble_veto',
 ]
+# input groups the deep models can be retrained without
+ABLATION_GROUPS = ('embeddings', 'mtf', 'smc', 'ta')
 
 # %% auto #0
-__all__ = ['log', 'METHODS', 'LIQUIDITY_DAYS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical', 'evaluate_split',
-           'next_open_returns', 'daily_strategy_returns', 'price_panel', 'book_returns', 'ValidationResult',
-           'evaluation_rows', 'seed_labels', 'method_scores', 'split_records', 'job_name', 'split_job',
-           'write_predictions', 'run_validation', 'path_splits', 'book_paths', 'strategy_table', 'book_table',
-           'results_markdown']
+__all__ = ['log', 'METHODS', 'ABLATION_GROUPS', 'LIQUIDITY_DAYS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical',
+           'evaluate_split', 'ablated', 'ablation_probs', 'next_open_returns', 'daily_strategy_returns', 'price_panel',
+           'book_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'method_scores', 'split_records',
+           'job_name', 'split_job', 'write_predictions', 'run_validation', 'path_splits', 'book_paths',
+           'strategy_table', 'book_table', 'results_markdown']
 
 # %% ../nbs/05b_experiment.ipynb #09bf1b8d
 @dataclass
@@ -79,6 +82,16 @@ class ValidationConfig(Config):
         default_factory=lambda: PortfolioConfig(max_weight=0.5, z_scale=0.5)
     )  # the book the scores trade (the demo strategy's two-index cap of 0.5)
     costs: CostModel = field(default_factory=CostModel)  # what the book pays
+    # input groups (ABLATION_GROUPS) left out of the deep models, one retraining each
+    ablation: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """The ablation groups must be known and not repeated."""
+        bad = [g for g in self.ablation if g not in ABLATION_GROUPS]
+        if bad or len(set(self.ablation)) < len(self.ablation):
+            raise ConfigError(
+                f'ablation: expected distinct groups among {ABLATION_GROUPS}, got {self.ablation}'
+            )
 
 # %% ../nbs/05b_experiment.ipynb #dd025dfb
 def momentum_probs(ds: TradeDataset, idx, horizons) -> dict:
@@ -158,6 +171,7 @@ def evaluate_split(
     del Xv
     keep = veto_keep(veto, ds, pred)  # block by block
     probs['ensemble_veto'] = probs['ensemble']
+    probs |= ablation_probs(ds, train_idx, test_idx, deep_cfg, cfg, work)
     info = {
         'veto_threshold': veto.threshold,
         'veto_coverage_test': float(keep.mean()),
@@ -170,6 +184,36 @@ def evaluate_split(
         ),
     }
     return {'probs': probs, 'keep': keep}, info
+
+# %% ../nbs/05b_experiment.ipynb #6e866e75
+def ablated(ds: TradeDataset, group: str) -> TradeDataset:
+    """A shallow copy of `ds` whose `group` inputs (ABLATION_GROUPS) are zero: the embeddings, or the group's context columns."""
+    import copy
+
+    if group not in ABLATION_GROUPS:
+        raise ConfigError(f'ablation: unknown group {group!r}, expected one of {ABLATION_GROUPS}')
+    c = copy.copy(ds)
+    if group == 'embeddings':
+        c.embeddings = np.zeros(ds.embeddings.shape, ds.embeddings.dtype)
+        return c
+    cols = [j for j, n in enumerate(ds.feature_names) if n in FEATURE_GROUPS[group]]
+    ctx = np.array(ds.context)
+    ctx[:, cols] = 0
+    c.context = ctx
+    return c
+
+
+def ablation_probs(ds, train_idx, test_idx, deep_cfg, cfg, work: Path) -> dict:
+    """Probabilities per `'<method> -<group>'` (each deep model and their ensemble) of the deep models retrained without each group of `cfg.ablation`."""
+    out = {}
+    for g in cfg.ablation:
+        dsg = ablated(ds, g)
+        pred = predict_deep(fit_deep(dsg, train_idx, deep_cfg, work / f'ablate-{g}'), dsg, test_idx)
+        for m in deep_cfg.models:
+            out[f'{m} -{g}'] = {h: pred[f'{m}_prob_{h}'].to_numpy() for h in ds.horizons}
+        ens = combine(pred, cfg.weights, ds.horizons)
+        out[f'ensemble -{g}'] = {h: ens[f'ens_prob_{h}'].to_numpy() for h in ds.horizons}
+    return out
 
 # %% ../nbs/05b_experiment.ipynb #250b9029
 def next_open_returns(ds: TradeDataset) -> np.ndarray:
