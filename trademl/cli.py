@@ -295,6 +295,9 @@ def validate(
     veto: str = typer.Option('lightgbm', help='lightgbm | catboost'),
     max_splits: int | None = None,
     shuffle_labels: bool = typer.Option(False, help='negative control'),
+    ablation: str | None = typer.Option(
+        None, help='retrain the deep models without these input groups: embeddings,mtf,smc,ta'
+    ),
     out_dir: Path | None = typer.Option(
         None, '--out', help='folder for the table (default artifacts/validation)'
     ),
@@ -314,6 +317,7 @@ def validate(
     t0 = time.time()
     epochs = {'timeformer': opts.pop('epochs_timeformer'), 'tft': opts.pop('epochs_tft')}
     opts |= {'epochs': epochs, 'seeds': parse_ints(seeds, '--seeds')}
+    opts['ablation'] = parse_list(ablation) or []
     job = quietly('validate', validation_job, **opts)
     out.print(job.summary, markup=False)
     out.print(f'wrote {job.path} ({time.time() - t0:.0f} s)', markup=False)

@@ -27,11 +27,15 @@ from trademl.veto import (
 )
 
 # isort: split
+from .backtest import run_backtest
 from .core import Config, ConfigError, atomic_path, get_logger, require, seed_everything
+from .costs import CostModel
 from .dataset import TradeDataset
 from .distributed import ParallelConfig, executor
 from .ensemble import EnsembleWeights, combine
+from .features import FEATURE_GROUPS
 from .metrics import daily_ic, max_drawdown
+from .portfolio import PortfolioConfig, weights_panel
 from .significance import deflated_sharpe_ratio, direction_metrics, pbo, sharpe_stats
 from .train import interruptible
 from .validation import CombinatorialPurgedCV
@@ -46,11 +50,15 @@ METHODS = [
     'ensemble',
     'ensemble_veto',
 ]
+# input groups the deep models can be retrained without
+ABLATION_GROUPS = ('embeddings', 'mtf', 'smc', 'ta')
 
 # %% auto #0
-__all__ = ['log', 'METHODS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical', 'evaluate_split', 'next_open_returns',
-           'daily_strategy_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'split_records', 'job_name',
-           'split_job', 'write_predictions', 'run_validation', 'strategy_table', 'results_markdown']
+__all__ = ['log', 'METHODS', 'ABLATION_GROUPS', 'LIQUIDITY_DAYS', 'ValidationConfig', 'momentum_probs', 'lgbm_classical',
+           'evaluate_split', 'ablated', 'ablation_probs', 'next_open_returns', 'daily_strategy_returns', 'price_panel',
+           'book_returns', 'ValidationResult', 'evaluation_rows', 'seed_labels', 'method_scores', 'split_records',
+           'job_name', 'split_job', 'write_predictions', 'run_validation', 'path_splits', 'book_paths',
+           'strategy_table', 'book_table', 'results_markdown']
 
 # %% ../nbs/05b_experiment.ipynb #09bf1b8d
 @dataclass
@@ -70,6 +78,20 @@ class ValidationConfig(Config):
     after_pretrain: bool = True  # evaluate only rows after the local embedder's pretraining period
     max_splits: int | None = None  # evaluate only the first splits (quick runs)
     periods_per_year: int = 252
+    portfolio: PortfolioConfig = field(
+        default_factory=lambda: PortfolioConfig(max_weight=0.5, z_scale=0.5)
+    )  # the book the scores trade (the demo strategy's two-index cap of 0.5)
+    costs: CostModel = field(default_factory=CostModel)  # what the book pays
+    # input groups (ABLATION_GROUPS) left out of the deep models, one retraining each
+    ablation: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """The ablation groups must be known and not repeated."""
+        bad = [g for g in self.ablation if g not in ABLATION_GROUPS]
+        if bad or len(set(self.ablation)) < len(self.ablation):
+            raise ConfigError(
+                f'ablation: expected distinct groups among {ABLATION_GROUPS}, got {self.ablation}'
+            )
 
 # %% ../nbs/05b_experiment.ipynb #dd025dfb
 def momentum_probs(ds: TradeDataset, idx, horizons) -> dict:
@@ -149,6 +171,7 @@ def evaluate_split(
     del Xv
     keep = veto_keep(veto, ds, pred)  # block by block
     probs['ensemble_veto'] = probs['ensemble']
+    probs |= ablation_probs(ds, train_idx, test_idx, deep_cfg, cfg, work)
     info = {
         'veto_threshold': veto.threshold,
         'veto_coverage_test': float(keep.mean()),
@@ -161,6 +184,36 @@ def evaluate_split(
         ),
     }
     return {'probs': probs, 'keep': keep}, info
+
+# %% ../nbs/05b_experiment.ipynb #6e866e75
+def ablated(ds: TradeDataset, group: str) -> TradeDataset:
+    """A shallow copy of `ds` whose `group` inputs (ABLATION_GROUPS) are zero: the embeddings, or the group's context columns."""
+    import copy
+
+    if group not in ABLATION_GROUPS:
+        raise ConfigError(f'ablation: unknown group {group!r}, expected one of {ABLATION_GROUPS}')
+    c = copy.copy(ds)
+    if group == 'embeddings':
+        c.embeddings = np.zeros(ds.embeddings.shape, ds.embeddings.dtype)
+        return c
+    cols = [j for j, n in enumerate(ds.feature_names) if n in FEATURE_GROUPS[group]]
+    ctx = np.array(ds.context)
+    ctx[:, cols] = 0
+    c.context = ctx
+    return c
+
+
+def ablation_probs(ds, train_idx, test_idx, deep_cfg, cfg, work: Path) -> dict:
+    """Probabilities per `'<method> -<group>'` (each deep model and their ensemble) of the deep models retrained without each group of `cfg.ablation`."""
+    out = {}
+    for g in cfg.ablation:
+        dsg = ablated(ds, g)
+        pred = predict_deep(fit_deep(dsg, train_idx, deep_cfg, work / f'ablate-{g}'), dsg, test_idx)
+        for m in deep_cfg.models:
+            out[f'{m} -{g}'] = {h: pred[f'{m}_prob_{h}'].to_numpy() for h in ds.horizons}
+        ens = combine(pred, cfg.weights, ds.horizons)
+        out[f'ensemble -{g}'] = {h: ens[f'ens_prob_{h}'].to_numpy() for h in ds.horizons}
+    return out
 
 # %% ../nbs/05b_experiment.ipynb #250b9029
 def next_open_returns(ds: TradeDataset) -> np.ndarray:
@@ -183,20 +236,63 @@ def daily_strategy_returns(dates, position, r1) -> pd.Series:
     df = pd.DataFrame({'date': dates, 'pnl': position * r1}).dropna()
     return df.groupby('date')['pnl'].mean()
 
+# %% ../nbs/05b_experiment.ipynb #113446ac
+LIQUIDITY_DAYS = (
+    21  # trailing days of the panel before a path: the cost model's 20-day ADV and volatility
+)
+
+
+def price_panel(ds: TradeDataset) -> pd.DataFrame:
+    """The dataset's sample rows as a long OHLCV panel (date, symbol, open, high, low, close, volume): what the book trades."""
+    k = ds.keys
+    p = np.asarray(ds.prices)[k['row'].to_numpy()]
+    cols = pd.DataFrame(p, columns=['open', 'high', 'low', 'close', 'volume'])
+    return pd.concat([k[['date', 'symbol']].reset_index(drop=True), cols], axis=1)
+
+
+def book_returns(scores: pd.DataFrame, panel: pd.DataFrame, cfg: ValidationConfig) -> pd.DataFrame:
+    """Daily net and gross returns, turnover and costs of the book on long scores (date, symbol, score), on the days that hold a decision."""
+    wide = scores.pivot(index='date', columns='symbol', values='score')
+    dates = pd.DatetimeIndex(np.sort(panel['date'].unique()))
+    pos = dates.get_indexer(pd.DatetimeIndex(wide.index))
+    if (pos < 0).any():
+        from trademl.core import DataError
+
+        raise DataError(f'scores on {int((pos < 0).sum())} date(s) that are not in the panel')
+    lo, hi = int(pos.min()), int(min(pos.max() + 2, len(dates) - 1))
+    span = dates[lo : hi + 1]
+    w = weights_panel(wide.set_axis(dates[pos]), cfg.portfolio).reindex(span, fill_value=0.0)
+    first = dates[
+        max(lo - LIQUIDITY_DAYS, 0)
+    ]  # earlier days give the costs their ADV and volatility
+    bt = run_backtest(w, panel[panel['date'].between(first, span[-1])], cfg.costs, 'next_open')
+    held = np.isin(np.arange(lo, hi + 1), np.concatenate([pos + 1, pos + 2]))
+    out = pd.DataFrame(
+        {
+            'net': bt.returns,
+            'gross': bt.gross_returns,
+            'turnover': bt.turnover,
+            'costs': bt.costs.sum(axis=1),
+        }
+    )
+    return out.loc[span][held]
+
 # %% ../nbs/05b_experiment.ipynb #ba247a43
 @dataclass
 class ValidationResult:
     """Everything the results table and the notebook figures need."""
 
     table: pd.DataFrame  # method x horizon: accuracy, auc, ic (mean, std)
-    strategies: pd.DataFrame  # method: sharpe mean/std over paths and seeds, max drawdown, DSR
-    pbo: object  # PBOResult over the methods' daily returns
-    path_returns: dict  # (seed, path) -> DataFrame of daily returns per method
+    strategies: pd.DataFrame  # method: net Sharpe mean/std over paths and seeds, drawdown, turnover, costs, DSR; gross beside
+    pbo: object  # PBOResult over the methods' daily net returns
+    path_returns: dict  # (seed, path) -> DataFrame of daily net returns of the book per method
     split_metrics: pd.DataFrame  # one row per seed, split, method, horizon
     info: list  # per split: veto threshold, coverage, trials, provenance check
     n_trials: int  # configurations tried (methods + veto tuning trials): feeds the DSR
     config: dict
     seconds: float
+    gross_path_returns: dict = field(default_factory=dict)  # the same for the gross ±1 strategy
+    gross_pbo: object = None  # PBOResult over the gross daily returns
 
 
 def _metrics_row(prob, y, ret, dates):
@@ -240,14 +336,25 @@ def seed_labels(ds: TradeDataset, lab_idx, seed: int, shuffle: bool) -> TradeDat
     return _with_labels(ds, lab)
 
 # %% ../nbs/05b_experiment.ipynb #e363ffae
+def method_scores(probs: dict, keep, horizon: int) -> dict:
+    """Book scores per method on a split's test rows: 2·p − 1 at `horizon` (direction times strength), 0 where the veto blocks."""
+    out = {}
+    for m, ph in probs.items():
+        s = 2.0 * np.asarray(ph[horizon], dtype=float) - 1.0
+        out[m] = np.where(keep, s, 0.0) if m.startswith('ensemble_veto') else s
+    return out
+
+
 def split_records(
     ds: TradeDataset, te_rows, out: dict, cfg: ValidationConfig, r1, seed: int, s: int
 ):
-    """Metric rows (per method and horizon) and daily strategy returns (per method) of one evaluated split."""
+    """Metric rows (per method and horizon), gross daily strategy returns and book scores (date, symbol, score) per method of one evaluated split."""
     lab, dates = np.asarray(ds.labels), ds.keys['date'].to_numpy()[te_rows]
-    rows, daily = [], {}
+    syms = ds.keys['symbol'].to_numpy()[te_rows]
+    rows, daily, scores = [], {}, {}
+    book = method_scores(out['probs'], out['keep'], cfg.horizon)
     for m, ph in out['probs'].items():
-        keep = out['keep'] if m == 'ensemble_veto' else np.ones(len(te_rows), bool)
+        keep = out['keep'] if m.startswith('ensemble_veto') else np.ones(len(te_rows), bool)
         for h, p in ph.items():
             y = lab[te_rows, ds.label_names.index(f'dir_{h}')]
             ret = lab[te_rows, ds.label_names.index(f'ret_{h}')]
@@ -255,10 +362,11 @@ def split_records(
             rows.append(row | _metrics_row(p[keep], y[keep], ret[keep], dates[keep]))
         long = np.ones(len(te_rows))
         pos = long if m == 'always_long' else np.where(ph[cfg.horizon] > 0.5, 1.0, -1.0)
-        if m == 'ensemble_veto':
+        if m.startswith('ensemble_veto'):
             pos = np.where(keep, pos, 0.0)
         daily[(seed, s, m)] = daily_strategy_returns(dates, pos, r1[te_rows])
-    return rows, daily
+        scores[(seed, s, m)] = pd.DataFrame({'date': dates, 'symbol': syms, 'score': book[m]})
+    return rows, daily, scores
 
 # %% ../nbs/05b_experiment.ipynb #acae54e37e7d407bbb7b55eff062a284
 def job_name(job: tuple[int, int]) -> str:
@@ -324,7 +432,7 @@ def run_validation(
     jobs = [(seed, s) for seed in cfg.seeds for s in range(len(splits))]
     work = Path(work_dir or tempfile.mkdtemp(prefix='trademl-validate-'))
     work.mkdir(parents=True, exist_ok=True)
-    r1, rows, infos, daily, labelled = next_open_returns(ds), [], [], {}, {}
+    r1, rows, infos, daily, scores, labelled = next_open_returns(ds), [], [], {}, {}, {}
     try:
         with interruptible(), executor(parallel) as ex:
             shared = ex.share(ds=ds, lab_idx=lab_idx, splits=splits, cfg=cfg, work=str(work))
@@ -335,33 +443,59 @@ def run_validation(
                 te = lab_idx[splits[s][1]]
                 if predictions_dir is not None:
                     write_predictions(predictions_dir, seed, s, te, d['out'])
-                r, dd = split_records(labelled[seed], te, d['out'], cfg, r1, seed, s)
+                r, dd, sc = split_records(labelled[seed], te, d['out'], cfg, r1, seed, s)
                 rows.extend(r)
                 daily.update(dd)
+                scores.update(sc)
     finally:
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
     n_veto_trials = infos[0]['veto_trials']
     infos = [{k: v for k, v in i.items() if k != 'veto_params'} for i in infos]
+    dates = ds.keys['date'].to_numpy()[lab_idx]
+    group_of = pd.Series(cv.groups(dates), index=pd.DatetimeIndex(dates)).groupby(level=0).first()
+    book = (price_panel(ds), scores, group_of)
     return _summarise(
-        cfg, cv, splits, pd.DataFrame(rows), daily, infos, n_veto_trials, time.time() - t0
+        cfg, cv, splits, pd.DataFrame(rows), daily, infos, n_veto_trials, time.time() - t0, book
     )
 
 # %% ../nbs/05b_experiment.ipynb #eed4e513
-def _paths(cv, n_splits_used, daily, seed, methods):
-    """Daily returns per backtest path: each group's returns from the split that path assigns to it."""
-    out = {}
+def path_splits(cv, n_splits_used: int) -> dict:
+    """Per complete backtest path, the split that tests each group: `{path: [(group, split), ...]}`."""
     assign = cv.path_assignment()
-    for p in range(assign.shape[0]):
-        parts = []
-        for g in range(assign.shape[1]):
-            s = int(assign[p, g])
-            if s >= n_splits_used:
-                break
-            parts.append(pd.DataFrame({m: daily[(seed, s, m)] for m in methods}))
-        else:
-            df = pd.concat(parts).sort_index()
-            out[p] = df[~df.index.duplicated()]
+    return {
+        p: list(enumerate(int(s) for s in assign[p]))
+        for p in range(assign.shape[0])
+        if int(assign[p].max()) < n_splits_used
+    }
+
+
+def _in_group(frame, dates, group_of, g):
+    """The part of `frame` (rows dated by `dates`) in CPCV group `g`."""
+    return frame[group_of.reindex(pd.DatetimeIndex(dates)).to_numpy() == g]
+
+
+def _paths(cv, n_splits_used, daily, seed, methods, group_of):
+    """Gross daily returns per backtest path: each group's returns from the split that path assigns to it."""
+    out = {}
+    for p, parts in path_splits(cv, n_splits_used).items():
+        frames = []
+        for g, s in parts:
+            df = pd.DataFrame({m: daily[(seed, s, m)] for m in methods})
+            frames.append(_in_group(df, df.index, group_of, g))
+        out[p] = pd.concat(frames).sort_index()
+    return out
+
+
+def book_paths(cv, n_splits_used, scores, seed, methods, group_of, panel, cfg) -> dict:
+    """The book per backtest path and method (`book_returns` of the path's scores)."""
+    out = {}
+    for p, parts in path_splits(cv, n_splits_used).items():
+        out[p] = {}
+        for m in methods:
+            sc = [scores[(seed, s, m)] for g, s in parts]
+            sc = [_in_group(f, f['date'], group_of, g) for f, (g, s) in zip(sc, parts)]
+            out[p][m] = book_returns(pd.concat(sc, ignore_index=True), panel, cfg)
     return out
 
 # %% ../nbs/05b_experiment.ipynb #0107b230
@@ -393,33 +527,72 @@ def strategy_table(
         )
     return pd.DataFrame(out).set_index('method')
 
+
+def _ann_sharpe(x, periods_per_year: int) -> float:
+    return float(sharpe_stats(np.asarray(x))['sr'] * np.sqrt(periods_per_year))
+
+
+def book_table(
+    methods, book: dict, gross_paths: dict, n_trials: int, periods_per_year: int = 252
+) -> pd.DataFrame:
+    """`strategy_table` of the book's net returns, with annual turnover and costs, the book's Sharpe before costs and the gross ±1 strategy's Sharpe and DSR."""
+    ppy = periods_per_year
+    net = {k: pd.DataFrame({m: v[m]['net'] for m in methods}) for k, v in book.items()}
+    t = strategy_table(methods, net, n_trials, ppy)
+    mean = lambda f: [float(np.mean([f(v[m]) for v in book.values()])) for m in methods]  # noqa: E731
+    t['turnover_ann'] = mean(lambda b: b['turnover'].mean() * ppy)
+    t['costs_ann'] = mean(lambda b: b['costs'].mean() * ppy)
+    t['book_gross_sharpe_ann'] = mean(lambda b: _ann_sharpe(b['gross'], ppy))
+    g = strategy_table(methods, gross_paths, n_trials, ppy)
+    for k in ('sharpe_ann_mean', 'sharpe_ann_std', 'dsr'):
+        t[f'gross_{k}'] = g[k]
+    return t
+
 # %% ../nbs/05b_experiment.ipynb #9e939dd0
+def _pbo(paths: dict, methods):
+    """PBO (CSCV) over the methods' daily returns on the first path (S = 16 unless the path is short)."""
+    perf = next(iter(paths.values()))[methods].dropna().to_numpy()
+    return pbo(perf, n_partitions=min(16, max(2, 2 * (len(perf) // 16))))
+
+
 def _summarise(
-    cfg, cv, splits, split_metrics, daily, infos, n_veto_trials, seconds
+    cfg, cv, splits, split_metrics, daily, infos, n_veto_trials, seconds, book
 ) -> ValidationResult:
     methods = list(dict.fromkeys(split_metrics['method']))
     g = split_metrics.groupby(['method', 'horizon'], sort=False)
     table = g[['accuracy', 'auc', 'ic']].agg(['mean', 'std'])
     table[('coverage', '')] = g['coverage'].mean()
-    paths = {
+    panel, scores, group_of = book
+    n = len(splits)
+    gross = {
         (seed, p): df
         for seed in cfg.seeds
-        for p, df in _paths(cv, len(splits), daily, seed, methods).items()
+        for p, df in _paths(cv, n, daily, seed, methods, group_of).items()
     }
-    if not paths:  # partial runs: treat each split's test period as a path
-        paths = {
-            (seed, s): pd.DataFrame({m: daily[(seed, s, m)] for m in methods})
-            for seed in cfg.seeds
-            for s in range(len(splits))
-        }
+    books = {
+        (seed, p): b
+        for seed in cfg.seeds
+        for p, b in book_paths(cv, n, scores, seed, methods, group_of, panel, cfg).items()
+    }
+    if not gross:  # partial runs: treat each split's test period as a path
+        keys = [(seed, s) for seed in cfg.seeds for s in range(n)]
+        gross = {k: pd.DataFrame({m: daily[(*k, m)] for m in methods}) for k in keys}
+        books = {k: {m: book_returns(scores[(*k, m)], panel, cfg) for m in methods} for k in keys}
     n_trials = len(methods) + n_veto_trials
-    strategies = strategy_table(methods, paths, n_trials, cfg.periods_per_year)
-    perf = next(iter(paths.values()))[methods].dropna().to_numpy()
-    res_pbo = pbo(
-        perf, n_partitions=min(16, max(2, 2 * (len(perf) // 16)))
-    )  # S = 16 unless the path is short
+    strategies = book_table(methods, books, gross, n_trials, cfg.periods_per_year)
+    net = {k: pd.DataFrame({m: b[m]['net'] for m in methods}) for k, b in books.items()}
     return ValidationResult(
-        table, strategies, res_pbo, paths, split_metrics, infos, n_trials, cfg.to_dict(), seconds
+        table,
+        strategies,
+        _pbo(net, methods),
+        net,
+        split_metrics,
+        infos,
+        n_trials,
+        cfg.to_dict(),
+        seconds,
+        gross,
+        _pbo(gross, methods),
     )
 
 # %% ../nbs/05b_experiment.ipynb #30e42254
@@ -432,7 +605,7 @@ def _pm(m, s, pct=True, digits=1):
 
 
 def results_markdown(res: ValidationResult, title: str = '') -> str:
-    """The README's results table: accuracy / AUC / IC per method and horizon, then Sharpe, drawdown and DSR per method, and PBO."""
+    """The README's results table: accuracy / AUC / IC per method and horizon, then net Sharpe, drawdown, turnover, costs and DSR per method (gross beside), and PBO."""
     t = res.table
     lines = [title, ''] if title else []
     lines += [
@@ -446,17 +619,25 @@ def results_markdown(res: ValidationResult, title: str = '') -> str:
         )
     lines += [
         '',
-        '| method | Sharpe (annualised, gross) | max drawdown % | DSR | paths |',
-        '|---|---|---|---|---|',
+        '| method | Sharpe net (annualised) | max drawdown net % | turnover /yr | costs %/yr | DSR net '
+        '| Sharpe of the book before costs | Sharpe gross ±1 equal-weight | DSR gross | paths |',
+        '|---|---|---|---|---|---|---|---|---|---|',
     ]
     for m, r in res.strategies.iterrows():
         lines.append(
-            f'| {m} | {_pm(r.sharpe_ann_mean, r.sharpe_ann_std, False, 0)} | {100 * r.max_drawdown_mean:.1f} | {r.dsr:.3f} | {int(r.n_paths)} |'
+            f'| {m} | {_pm(r.sharpe_ann_mean, r.sharpe_ann_std, False, 0)} | {100 * r.max_drawdown_mean:.1f} | '
+            f'{r.turnover_ann:.1f} | {100 * r.costs_ann:.2f} | {r.dsr:.3f} | {r.book_gross_sharpe_ann:.2f} | '
+            f'{_pm(r.gross_sharpe_ann_mean, r.gross_sharpe_ann_std, False, 0)} | {r.gross_dsr:.3f} | {int(r.n_paths)} |'
         )
+    gp = res.gross_pbo
     lines += [
         '',
-        f'PBO (CSCV, {res.pbo.n_combinations} combinations over the {len(res.strategies)} methods): **{res.pbo.pbo:.2f}**; '
-        f'probability of an out-of-sample loss for the in-sample best: {res.pbo.prob_oos_loss:.2f}. '
+        'Net: the scores 2·p − 1 through the book (`weights_panel`), the cost model and the next-open '
+        'backtest. Gross ±1: long when p > 0.5 else short, equal weight, open to open, no costs (the earlier table).',
+        '',
+        f'PBO (CSCV, {res.pbo.n_combinations} combinations over the {len(res.strategies)} methods, net): **{res.pbo.pbo:.2f}**'
+        + (f' (gross ±1: {gp.pbo:.2f})' if gp is not None else '')
+        + f'; probability of an out-of-sample loss for the in-sample best: {res.pbo.prob_oos_loss:.2f}. '
         f'DSR deflated for {res.n_trials} configurations tried. Run time {res.seconds / 60:.1f} min.',
     ]
     return '\n'.join(lines)
