@@ -48,7 +48,7 @@ def controls(tmp_path_factory):
 
 @pytest.mark.parametrize(
     'model, epochs',
-    [('timeformer', 8), ('tft', 4), ('bilstm_kan', 6), ('hybrid', 6)],  # PatchTST: in its notebook
+    [('timeformer', 8), ('tft', 4)],
 )
 def test_positive_and_negative_controls(controls, model, epochs, tmp_path):
     acc = {}
@@ -68,6 +68,28 @@ def test_positive_and_negative_controls(controls, model, epochs, tmp_path):
     se = 0.5 / np.sqrt(n)  # standard error of a coin's hit rate on n rows
     assert acc['signal'] > 0.5 + 4 * se, acc  # clearly above chance with a planted signal ...
     assert acc['noise'] < 0.5 + 4 * se, acc  # ... and not on pure noise
+
+
+@pytest.mark.parametrize('model', ['patchtst', 'bilstm_kan', 'hybrid'])
+def test_the_model_zoo_trains_in_the_loop_and_serves_signals(controls, model, tmp_path):
+    """Each zoo model through the one training loop, its artifact, and batched inference as signal dicts
+    (their planted-signal and noise controls run in their notebooks)."""
+    from trademl.inference import predict
+
+    res = train_model(
+        controls['signal'],
+        model,
+        'small',
+        epochs=1,
+        out_dir=tmp_path / model,
+        mlflow=False,
+        progress=False,
+        max_train_samples=600,
+    )
+    assert load_model(res.path).name == model
+    pr = predict(res.path, make_synthetic_panel(12, 900, seed=5, signal=0.5))
+    assert len(pr.signals) == 12 and {s['signal'] for s in pr.signals} <= {'LONG', 'SHORT', 'FLAT'}
+    assert all(np.isfinite(s['expected_return']) for s in pr.signals)
 
 
 def test_two_seeded_runs_give_identical_weights_and_save_load_is_exact(controls, tmp_path):
