@@ -136,6 +136,7 @@ class QuantileModel:
 MODELS: dict = {'momentum': MomentumModel, 'trend': TrendModel, 'quantile': QuantileModel}
 NEURAL = ('bilstm_kan', 'hybrid', 'patchtst')
 _MISSING: set = set()
+_SAID: set = set()  # (model, fallback) pairs already logged
 
 
 def register_model(name: str, factory) -> None:
@@ -158,7 +159,11 @@ def resolve_model(
     if name in MODELS:
         return MODELS[name](**options)
     if allow_fallback and fallback in MODELS:
-        log.info('model %r is not available: using the built-in %r model instead', name, fallback)
+        if (name, fallback) not in _SAID:  # once per session, not at every refit
+            _SAID.add((name, fallback))
+            log.info(
+                'model %r is not available: using the built-in %r model instead', name, fallback
+            )
         return MODELS[fallback]()
     raise ModelError(
         f'model {name!r} is not registered (registered: {", ".join(MODELS)})'
