@@ -30,11 +30,10 @@ ap.add_argument('--repeats', type=int, default=5)
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 
+from common import quick_models  # noqa: E402
+
 import trademl.inference as inference  # noqa: E402
-from trademl.data import make_synthetic_panel  # noqa: E402
-from trademl.dataset import build_dataset  # noqa: E402
 from trademl.ensemble import Ensemble, EnsembleWeights  # noqa: E402
-from trademl.train import train_model  # noqa: E402
 from trademl.veto import VetoConfig, fit_veto  # noqa: E402
 
 stages = defaultdict(list)
@@ -53,23 +52,7 @@ def timed(name, fn):
 
 
 with tempfile.TemporaryDirectory() as d:
-    panel = make_synthetic_panel(a.symbols, a.days, seed=0)
-    ds = build_dataset(
-        panel, 'local', name='b', root=d, pretrain_epochs=1, pretrain_windows=2000, cache=False
-    )
-    models = {
-        name: train_model(
-            ds,
-            name,
-            a.preset,
-            epochs=1,
-            out_dir=f'{d}/{name}',
-            mlflow=False,
-            progress=False,
-            max_train_samples=256,
-        ).trained
-        for name in ['timeformer', 'tft']
-    }
+    panel, _, models = quick_models(d, a.symbols, a.days, a.preset, max_train_samples=256)
     ens = Ensemble(models, EnsembleWeights(), None, 5)
     x = inference.model_inputs(models['timeformer'], panel)[2]
     emb = inference._embedder_for(models['timeformer']).embed(x['windows'])
@@ -87,7 +70,7 @@ with tempfile.TemporaryDirectory() as d:
     ens.veto = fit_veto(X, y, dates, VetoConfig(n_trials=0), 10)
 
     inference.model_inputs = timed('features and windows', inference.model_inputs)
-    inference.run_model = timed('model forward (each)', inference.run_model)
+    inference.run_model = timed('model forwards (all)', inference.run_model)
     ens.veto.predict_proba = timed('veto', ens.veto.predict_proba)
     embed_cls = type(inference._embedder_for(models['timeformer']))
     embed_cls.embed = timed('embeddings', embed_cls.embed)

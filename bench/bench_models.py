@@ -103,27 +103,13 @@ for device in devices:
             )
 
 if a.end_to_end:
-    from trademl.data import make_synthetic_panel
-    from trademl.dataset import build_dataset
+    from common import quick_models
+
     from trademl.inference import predict
-    from trademl.train import train_model
 
     with tempfile.TemporaryDirectory() as d:
-        panel = make_synthetic_panel(100, 400, seed=0)
-        ds = build_dataset(
-            panel, 'local', name='b', root=d, pretrain_epochs=1, pretrain_windows=2000, cache=False
-        )
-        for name in ['timeformer', 'tft']:
-            tm = train_model(
-                ds,
-                name,
-                'small',
-                epochs=1,
-                out_dir=f'{d}/{name}',
-                mlflow=False,
-                progress=False,
-                max_train_samples=512,
-            ).trained
+        panel, _, models = quick_models(d)
+        for name, tm in models.items():
             predict(tm, panel)
             ts = []
             for _ in range(3):

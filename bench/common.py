@@ -40,3 +40,36 @@ def random_walk_panel(n_symbols=100, n_days=5000, seed=0):
             'volume': v.T.ravel(),
         }
     )
+
+
+def quick_models(
+    folder,
+    n_symbols=100,
+    n_days=400,
+    preset='small',
+    max_train_samples=512,
+    names=('timeformer', 'tft'),
+):
+    "A synthetic panel, its dataset (local embedder, one pretraining epoch) and `names` trained one epoch in `folder`."
+    from trademl.data import make_synthetic_panel
+    from trademl.dataset import build_dataset
+    from trademl.train import train_model
+
+    panel = make_synthetic_panel(n_symbols, n_days, seed=0)
+    ds = build_dataset(
+        panel, 'local', name='b', root=folder, pretrain_epochs=1, pretrain_windows=2000, cache=False
+    )
+    models = {
+        name: train_model(
+            ds,
+            name,
+            preset,
+            epochs=1,
+            out_dir=f'{folder}/{name}',
+            mlflow=False,
+            progress=False,
+            max_train_samples=max_train_samples,
+        ).trained
+        for name in names
+    }
+    return panel, ds, models
